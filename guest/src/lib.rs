@@ -1,0 +1,376 @@
+//! The Rust guest SDK for wit-websocket: the browser's WebSocket API for
+//! WebAssembly components.
+//!
+//! # The model
+//!
+//! A guest creates a [`NetworkDevice`] (as a Turbulenz game did), asks it for
+//! sockets with [`NetworkDevice::create_websocket`], and sets callbacks on each
+//! socket the way browser code sets `ws.onopen` and `ws.onmessage`. The host
+//! does the socket I/O natively and reports what happened as events, which
+//! reach the callbacks in one of two ways:
+//!
+//! - **push**: the app's `main` returns, and the host calls back into the
+//!   component whenever it has news, until no socket is live, like a browser
+//!   tab or Node's event loop. This needs [`export_handler!`] once in the app.
+//! - **pull**: the app keeps running its own loop and calls
+//!   [`NetworkDevice::update`] (for example once per frame, or after
+//!   [`NetworkDevice::wait`]), which runs the callbacks for every pending event.
+//!
+//! A socket stays alive while it is connecting or open, even when the app keeps
+//! no handle to it (as in a browser); [`WebSocket::destroy`] releases it at once.
+//!
+//! ```no_run
+//! use wit_websocket_guest::{Message, NetworkDevice};
+//!
+//! wit_websocket_guest::export_handler!();
+//!
+//! fn main() {
+//!     let device = NetworkDevice::new();
+//!     let ws = device.create_websocket("ws://127.0.0.1:9001/").expect("valid URL");
+//!     ws.on_open(|ws| ws.send_text("hello").expect("open socket accepts text"));
+//!     ws.on_message(|ws, message| {
+//!         if let Message::Text(text) = message {
+//!             println!("echo: {text}");
+//!         }
+//!         ws.close().expect("no code, no reason: always valid");
+//!     });
+//!     ws.on_close(|_, info| println!("closed {}", info.code));
+//! }
+//! ```
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+/// The generated bindings for the `guest` world of `wit-websocket:client`.
+///
+/// Use the safe API of this crate instead; the bindings are public so that
+/// [`export_handler!`] can name them.
+#[doc(hidden)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "wit-websocket:client/guest",
+        generate_all,
+        pub_export_macro: true,
+        default_bindings_module: "wit_websocket_guest::bindings",
+    });
+}
+
+use bindings::wasi::io::poll;
+use bindings::wit_websocket::client::network as wit;
+pub use bindings::wit_websocket::client::types::{
+    CloseInfo, ConnectOptions, ErrorCode, HandshakeRejection, Message, ReadyState,
+};
+use bindings::wit_websocket::client::types::{Event, EventKind};
+
+/// Exports the callbacks the host calls in push mode. Invoke it once, at the
+/// top level of the app's binary crate.
+#[macro_export]
+macro_rules! export_handler {
+    () => {
+        const _: () = {
+            use $crate::PushDispatcher;
+    $crate::bindings::export!(PushDispatcher with_types_in $crate::bindings);
+        };
+    };
+}
+
+type OpenCallback = Box<dyn FnMut(&WebSocket)>;
+type MessageCallback = Box<dyn FnMut(&WebSocket, Message)>;
+type ErrorCallback = Box<dyn FnMut(&WebSocket, ErrorCode)>;
+type CloseCallback = Box<dyn FnMut(&WebSocket, CloseInfo)>;
+
+#[derive(Default)]
+struct Callbacks {
+    on_open: Option<OpenCallback>,
+    on_message: Option<MessageCallback>,
+    on_error: Option<ErrorCallback>,
+    on_close: Option<CloseCallback>,
+}
+
+struct SocketInner {
+    id: u64,
+    /// `None` once destroyed: the host handle is dropped and every call fails.
+    handle: RefCell<Option<wit::Websocket>>,
+    callbacks: RefCell<Callbacks>,
+}
+
+thread_local! {
+    /// Sockets that may still get events, by id: this keeps a socket (and its
+    /// callbacks) alive until it closes, even when the app holds no handle.
+    static LIVE_SOCKETS: RefCell<HashMap<u64, WebSocket>> = RefCell::new(HashMap::new());
+}
+
+fn live_socket(id: u64) -> Option<WebSocket> {
+    LIVE_SOCKETS.with(|sockets| sockets.borrow().get(&id).cloned())
+}
+
+/// The guest's door to the network: it creates sockets and delivers their
+/// events (Turbulenz's `NetworkDevice`).
+pub struct NetworkDevice {
+    device: wit::NetworkDevice,
+}
+
+impl Default for NetworkDevice {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NetworkDevice {
+    /// A new device. An app usually needs one.
+    pub fn new() -> Self {
+        Self {
+            device: wit::NetworkDevice::new(),
+        }
+    }
+
+    /// Starts connecting to `url` (`ws://`, `wss://`, or `http(s)://` mapped to
+    /// them) and returns the socket, still [`ReadyState::Connecting`].
+    ///
+    /// Errors mean no socket exists: [`ErrorCode::InvalidUrl`],
+    /// [`ErrorCode::NotPermitted`], [`ErrorCode::LimitExceeded`]. Failures while
+    /// connecting arrive later through `on_error` and `on_close`.
+    pub fn create_websocket(&self, url: &str) -> Result<WebSocket, ErrorCode> {
+        self.create_websocket_with(url, &ConnectOptions::default())
+    }
+
+    /// As [`create_websocket`](Self::create_websocket), with subprotocols,
+    /// extra handshake headers or timeouts.
+    pub fn create_websocket_with(
+        &self,
+        url: &str,
+        options: &ConnectOptions,
+    ) -> Result<WebSocket, ErrorCode> {
+        let handle = self.device.create_websocket(url, Some(options))?;
+        let socket = WebSocket {
+            inner: Rc::new(SocketInner {
+                id: handle.id(),
+                handle: RefCell::new(Some(handle)),
+                callbacks: RefCell::new(Callbacks::default()),
+            }),
+        };
+        LIVE_SOCKETS.with(|sockets| sockets.borrow_mut().insert(socket.id(), socket.clone()));
+        Ok(socket)
+    }
+
+    /// Pull mode: runs the callbacks for every pending event, in order, and
+    /// returns how many events there were. Never blocks.
+    pub fn update(&self) -> usize {
+        let events = self.device.update();
+        let count = events.len();
+        for Event { socket, kind } in events {
+            if let Some(socket) = live_socket(socket) {
+                socket.deliver(kind);
+            }
+        }
+        count
+    }
+
+    /// Blocks until at least one event is pending (then call
+    /// [`update`](Self::update)).
+    pub fn wait(&self) {
+        self.subscribe().block();
+    }
+
+    /// A pollable that is ready whenever an event is pending, for apps that
+    /// wait on several things at once with `wasi:io/poll.poll`.
+    pub fn subscribe(&self) -> poll::Pollable {
+        self.device.subscribe()
+    }
+}
+
+/// One WebSocket connection, as the browser's `WebSocket` object. Clones are
+/// handles to the same socket.
+#[derive(Clone)]
+pub struct WebSocket {
+    inner: Rc<SocketInner>,
+}
+
+impl std::fmt::Debug for WebSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebSocket")
+            .field("id", &self.inner.id)
+            .finish_non_exhaustive()
+    }
+}
+
+fn destroyed() -> ErrorCode {
+    ErrorCode::InvalidState("the socket was destroyed".to_string())
+}
+
+impl WebSocket {
+    fn with_handle<R>(&self, f: impl FnOnce(&wit::Websocket) -> R) -> Option<R> {
+        self.inner.handle.borrow().as_ref().map(f)
+    }
+
+    /// Sends a text message. Fails with [`ErrorCode::InvalidState`] unless the
+    /// socket is open; on error nothing was sent.
+    pub fn send_text(&self, text: &str) -> Result<(), ErrorCode> {
+        self.send(&Message::Text(text.to_string()))
+    }
+
+    /// Sends a binary message. Fails with [`ErrorCode::InvalidState`] unless
+    /// the socket is open; on error nothing was sent.
+    pub fn send_binary(&self, bytes: &[u8]) -> Result<(), ErrorCode> {
+        self.send(&Message::Binary(bytes.to_vec()))
+    }
+
+    /// Sends a message. Fails with [`ErrorCode::InvalidState`] unless the
+    /// socket is open; on error nothing was sent.
+    pub fn send(&self, message: &Message) -> Result<(), ErrorCode> {
+        self.with_handle(|ws| ws.send(message))
+            .unwrap_or_else(|| Err(destroyed()))
+    }
+
+    /// Starts the closing handshake with no code (the peer sees 1005).
+    /// Closing a socket that is already closing or closed does nothing.
+    pub fn close(&self) -> Result<(), ErrorCode> {
+        self.with_handle(|ws| ws.close(None, None))
+            .unwrap_or_else(|| Err(destroyed()))
+    }
+
+    /// Starts the closing handshake with `code` (1000 or 3000..=4999) and
+    /// `reason` (at most 123 bytes of UTF-8), as the browser's `close(code, reason)`.
+    pub fn close_with(&self, code: u16, reason: &str) -> Result<(), ErrorCode> {
+        self.with_handle(|ws| ws.close(Some(code), Some(reason)))
+            .unwrap_or_else(|| Err(destroyed()))
+    }
+
+    /// Releases the socket at once (Turbulenz's `destroy`): a live connection
+    /// is closed with 1001, no callback runs for it any more, and every later
+    /// call on any of its handles fails with [`ErrorCode::InvalidState`].
+    pub fn destroy(self) {
+        LIVE_SOCKETS.with(|sockets| sockets.borrow_mut().remove(&self.inner.id));
+        *self.inner.callbacks.borrow_mut() = Callbacks::default();
+        self.inner.handle.borrow_mut().take();
+    }
+
+    /// The current state ([`ReadyState::Closed`] once destroyed).
+    pub fn ready_state(&self) -> ReadyState {
+        self.with_handle(|ws| ws.ready_state())
+            .unwrap_or(ReadyState::Closed)
+    }
+
+    /// The URL, as parsed by the host.
+    pub fn url(&self) -> String {
+        self.with_handle(|ws| ws.url()).unwrap_or_default()
+    }
+
+    /// The subprotocol the server chose; empty when none (or not yet open).
+    pub fn protocol(&self) -> String {
+        self.with_handle(|ws| ws.protocol()).unwrap_or_default()
+    }
+
+    /// The extensions the server accepted; empty when none (or not yet open).
+    pub fn extensions(&self) -> String {
+        self.with_handle(|ws| ws.extensions()).unwrap_or_default()
+    }
+
+    /// Bytes accepted by `send` and not yet written to the network.
+    pub fn buffered_amount(&self) -> u64 {
+        self.with_handle(|ws| ws.buffered_amount()).unwrap_or(0)
+    }
+
+    /// The socket's id, unique among this guest's sockets.
+    pub fn id(&self) -> u64 {
+        self.inner.id
+    }
+
+    /// A pollable that is ready whenever an event for this socket is pending.
+    /// `None` once destroyed.
+    pub fn subscribe(&self) -> Option<poll::Pollable> {
+        self.with_handle(|ws| ws.subscribe())
+    }
+
+    /// Sets the callback for the `open` event.
+    pub fn on_open(&self, callback: impl FnMut(&WebSocket) + 'static) {
+        self.inner.callbacks.borrow_mut().on_open = Some(Box::new(callback));
+    }
+
+    /// Sets the callback for the `message` event.
+    pub fn on_message(&self, callback: impl FnMut(&WebSocket, Message) + 'static) {
+        self.inner.callbacks.borrow_mut().on_message = Some(Box::new(callback));
+    }
+
+    /// Sets the callback for the `error` event (a `close` with 1006 follows).
+    pub fn on_error(&self, callback: impl FnMut(&WebSocket, ErrorCode) + 'static) {
+        self.inner.callbacks.borrow_mut().on_error = Some(Box::new(callback));
+    }
+
+    /// Sets the callback for the `close` event, the socket's last.
+    pub fn on_close(&self, callback: impl FnMut(&WebSocket, CloseInfo) + 'static) {
+        self.inner.callbacks.borrow_mut().on_close = Some(Box::new(callback));
+    }
+
+    /// Runs the callback for one event. The callback is taken out while it
+    /// runs, so it may replace itself (or set others) without a double borrow.
+    fn deliver(&self, kind: EventKind) {
+        macro_rules! call {
+            ($slot:ident, $($arg:expr),*) => {{
+                let taken = self.inner.callbacks.borrow_mut().$slot.take();
+                if let Some(mut callback) = taken {
+                    callback(self, $($arg),*);
+                    let mut callbacks = self.inner.callbacks.borrow_mut();
+                    if callbacks.$slot.is_none() && self.inner.handle.borrow().is_some() {
+                        callbacks.$slot = Some(callback);
+                    }
+                }
+            }};
+        }
+        match kind {
+            EventKind::Open => call!(on_open,),
+            EventKind::Message(message) => call!(on_message, message),
+            EventKind::Error(error) => call!(on_error, error),
+            EventKind::Close(info) => {
+                // The close event is the last: the socket no longer needs to
+                // be kept alive for callbacks.
+                LIVE_SOCKETS.with(|sockets| sockets.borrow_mut().remove(&self.inner.id));
+                call!(on_close, info)
+            }
+        }
+    }
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout_ms: None,
+            keepalive_interval_ms: None,
+        }
+    }
+}
+
+/// The exported `handler` interface, delivering pushed events to the
+/// callbacks. Use it through [`export_handler!`].
+#[doc(hidden)]
+pub struct PushDispatcher;
+
+impl PushDispatcher {
+    fn deliver(socket: &wit::Websocket, kind: EventKind) {
+        if let Some(socket) = live_socket(socket.id()) {
+            socket.deliver(kind);
+        }
+    }
+}
+
+impl bindings::exports::wit_websocket::client::handler::Guest for PushDispatcher {
+    fn on_open(socket: &wit::Websocket) {
+        Self::deliver(socket, EventKind::Open);
+    }
+
+    fn on_message(socket: &wit::Websocket, message: Message) {
+        Self::deliver(socket, EventKind::Message(message));
+    }
+
+    fn on_error(socket: &wit::Websocket, error: ErrorCode) {
+        Self::deliver(socket, EventKind::Error(error));
+    }
+
+    fn on_close(socket: &wit::Websocket, info: CloseInfo) {
+        Self::deliver(socket, EventKind::Close(info));
+    }
+}

@@ -1,0 +1,64 @@
+//! Compiles the workspace's guest components (the examples and the test
+//! guests) for wasm32-wasip2, so `wit-websocket demo` can embed the echo
+//! example and `cargo test` has real components to run. They get a target
+//! directory of their own: the outer cargo holds the lock on the main one.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+/// The guest packages of the workspace, built together in one cargo run.
+const GUESTS: &[&str] = &["echo", "probe"];
+
+fn main() {
+    let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let root = manifest_dir
+        .parent()
+        .expect("host/ is inside the workspace")
+        .to_path_buf();
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"))
+        .join("wasm-guests");
+    for watched in ["wit", "guest", "examples", "tests/guests"] {
+        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+    }
+
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir);
+    for guest in GUESTS {
+        build.args(["-p", guest]);
+    }
+    // The outer build's flags and wrappers (clippy's driver, coverage) are
+    // for the host, not for the guests.
+    for variable in [
+        "CARGO_ENCODED_RUSTFLAGS",
+        "RUSTFLAGS",
+        "RUSTC_WORKSPACE_WRAPPER",
+        "RUSTC_WRAPPER",
+        "CARGO_TARGET_DIR",
+        "CARGO_BUILD_TARGET",
+    ] {
+        build.env_remove(variable);
+    }
+    let status = build
+        .status()
+        .expect("running cargo to build the guest components");
+    if !status.success() {
+        panic!(
+            "building the guest components failed; is the target installed? \
+             `rustup target add wasm32-wasip2`"
+        );
+    }
+    let out = target_dir.join("wasm32-wasip2").join("release");
+    println!("cargo:rustc-env=WIT_WEBSOCKET_GUESTS_DIR={}", out.display());
+}

@@ -1,0 +1,37 @@
+//! Limits and timeouts the host enforces on every guest.
+
+use std::time::Duration;
+
+/// What a guest may do with its WebSockets. Each field documents its default
+/// and why.
+#[derive(Debug, Clone)]
+pub struct WebSocketConfig {
+    /// Sockets a guest may have live at once. Default 256: far more than an
+    /// app needs, few enough that a runaway loop cannot exhaust the host's
+    /// file descriptors.
+    pub max_sockets: usize,
+    /// Largest message, in bytes, in either direction. Default 64 MiB, as
+    /// tungstenite's default: larger messages fail the connection (1009).
+    pub max_message_size: usize,
+    /// Largest single frame, in bytes. Default 16 MiB, as tungstenite's.
+    pub max_frame_size: usize,
+    /// How long DNS, TCP and the upgrade may take together when the guest
+    /// sets no `connect-timeout-ms`. Default 30 s, about what browsers allow.
+    pub connect_timeout: Duration,
+    /// How long to wait for the peer to finish a closing handshake (or for a
+    /// destroyed socket to close) before dropping the TCP connection.
+    /// Default 5 s: long enough for a slow peer, short enough not to leak.
+    pub close_timeout: Duration,
+}
+
+impl Default for WebSocketConfig {
+    fn default() -> Self {
+        Self {
+            max_sockets: 256,
+            max_message_size: 64 << 20,
+            max_frame_size: 16 << 20,
+            connect_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(5),
+        }
+    }
+}

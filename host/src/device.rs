@@ -1,0 +1,105 @@
+//! The `network-device` resource and its event queue.
+//!
+//! Socket tasks queue events here as they happen; the guest takes them with
+//! `update` (pull) or the [`crate::dispatch`] dispatcher delivers them to its
+//! exported callbacks (push). One queue per device keeps each socket's events
+//! in order.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::bindings::EventKind;
+use crate::socket::SocketShared;
+
+/// One event waiting for the guest.
+pub(crate) struct QueuedEvent {
+    pub(crate) socket: Arc<SocketShared>,
+    pub(crate) kind: EventKind,
+}
+
+/// The events of one device's sockets, oldest first.
+pub struct EventQueue {
+    events: Mutex<VecDeque<QueuedEvent>>,
+    /// The guest-wide notifier: woken on every push, so pollables and the
+    /// dispatcher re-check their condition.
+    ready: Arc<Notify>,
+}
+
+impl EventQueue {
+    pub(crate) fn new(ready: Arc<Notify>) -> Self {
+        Self {
+            events: Mutex::new(VecDeque::new()),
+            ready,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, VecDeque<QueuedEvent>> {
+        // A panic while holding this lock would be a host bug; the queue's
+        // contents stay consistent either way, so poisoning is ignored.
+        self.events.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Queues `kind` for `socket`, unless the guest destroyed it.
+    pub(crate) fn push(&self, socket: &Arc<SocketShared>, kind: EventKind) {
+        {
+            let mut events = self.lock();
+            if socket.is_destroyed() {
+                return;
+            }
+            socket.add_pending(1);
+            events.push_back(QueuedEvent {
+                socket: socket.clone(),
+                kind,
+            });
+        }
+        self.ready.notify_waiters();
+    }
+
+    /// Removes and returns every queued event.
+    pub(crate) fn take_all(&self) -> Vec<QueuedEvent> {
+        let events: Vec<_> = self.lock().drain(..).collect();
+        for event in &events {
+            event.socket.add_pending(-1);
+        }
+        events
+    }
+
+    /// Drops the queued events of a destroyed socket.
+    pub(crate) fn purge(&self, socket: &SocketShared) {
+        self.lock().retain(|event| event.socket.id() != socket.id());
+    }
+
+    /// The notifier woken on every push.
+    pub(crate) fn ready(&self) -> Arc<Notify> {
+        self.ready.clone()
+    }
+
+    /// True when no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+/// The host side of a guest's `network-device`.
+pub struct NetworkDevice {
+    pub(crate) queue: Arc<EventQueue>,
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi_io::poll::Pollable for NetworkDevice {
+    async fn ready(&mut self) {
+        let ready = self.queue.ready.clone();
+        loop {
+            let notified = ready.notified();
+            tokio::pin!(notified);
+            // Registered before the check, so a push in between still wakes us.
+            notified.as_mut().enable();
+            if !self.queue.is_empty() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! WebSockets for WebAssembly components: the host side of `wit-websocket:client`.
+//!
+//! A guest imports `wit-websocket:client/network` and calls
+//! `create-websocket`, `send` and `close`; this crate does the real socket I/O
+//! natively (tokio + tungstenite) and reports what happened as events. The
+//! events wait in one queue per `network-device`, and reach the guest either
+//! pushed, through its exported `handler` callbacks (see [`dispatch`]), or
+//! pulled, when the guest calls `network-device.update`.
+//!
+//! # Embedding
+//!
+//! The crate is wired in like `wasmtime-wasi-http`: keep a [`WebSocketCtx`]
+//! and a [`ResourceTable`] in the store data, implement [`WebSocketView`] to
+//! hand them out, and call [`add_to_linker`]:
+//!
+//! ```no_run
+//! use wasmtime::component::{Linker, ResourceTable};
+//! use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+//!
+//! struct State {
+//!     table: ResourceTable,
+//!     websockets: WebSocketCtx,
+//! }
+//!
+//! impl WebSocketView for State {
+//!     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+//!         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+//!     }
+//! }
+//!
+//! # fn main() -> wasmtime::Result<()> {
+//! let engine = wasmtime::Engine::default();
+//! let mut linker = Linker::<State>::new(&engine);
+//! wit_websocket_host::add_to_linker(&mut linker)?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The store must run inside a tokio runtime: each socket's I/O is a tokio task.
+//! [`runner::GuestRunner`] does the whole job (WASI, instantiation, `run`,
+//! dispatch) for hosts that want the CLI's behaviour.
+
+pub mod bindings;
+pub mod config;
+pub mod device;
+pub mod dispatch;
+pub mod echo_server;
+mod network_impl;
+pub mod rules;
+pub mod runner;
+pub mod socket;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Weak;
+
+use tokio::sync::Notify;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+
+pub use config::WebSocketConfig;
+use device::EventQueue;
+use socket::SocketShared;
+
+/// The per-guest state of the WebSocket host: configuration, the guest's
+/// devices and how many of its sockets are still live.
+pub struct WebSocketCtx {
+    config: WebSocketConfig,
+    /// Woken whenever any device of this guest queues an event.
+    events_ready: Arc<Notify>,
+    /// Every device this guest created, for the push dispatcher. A device's
+    /// queue outlives the guest's handle while its sockets still report.
+    devices: Vec<Weak<EventQueue>>,
+    next_socket_id: u64,
+    /// The table entry of each socket the guest holds, by id: the push
+    /// dispatcher lends the guest its own handle from it.
+    socket_reps: HashMap<u64, u32>,
+    /// Sockets created and neither destroyed nor past their `close` event.
+    live_sockets: usize,
+    stats: Stats,
+}
+
+/// Counters over a guest's lifetime, for harnesses and demos.
+#[derive(Debug, Default, Clone)]
+pub struct Stats {
+    /// Messages the guest handed to `send` that were accepted.
+    pub messages_sent: u64,
+    /// Messages delivered to the guest (pushed or pulled).
+    pub messages_received: u64,
+    /// The close information of the last `close` event delivered.
+    pub last_close: Option<bindings::CloseInfo>,
+}
+
+impl Default for WebSocketCtx {
+    fn default() -> Self {
+        Self::new(WebSocketConfig::default())
+    }
+}
+
+impl WebSocketCtx {
+    /// A context with the given configuration and no sockets.
+    pub fn new(config: WebSocketConfig) -> Self {
+        Self {
+            config,
+            events_ready: Arc::new(Notify::new()),
+            devices: Vec::new(),
+            next_socket_id: 1,
+            socket_reps: HashMap::new(),
+            live_sockets: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    /// The configuration this context enforces.
+    pub fn config(&self) -> &WebSocketConfig {
+        &self.config
+    }
+
+    /// How many sockets may still produce events: created, not destroyed,
+    /// and whose `close` event has not been delivered yet.
+    pub fn live_sockets(&self) -> usize {
+        self.live_sockets
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Woken whenever an event is queued on any of this guest's devices.
+    pub fn events_ready(&self) -> Arc<Notify> {
+        self.events_ready.clone()
+    }
+
+    /// True when some device has an event waiting.
+    pub fn has_pending_events(&self) -> bool {
+        self.devices
+            .iter()
+            .filter_map(Weak::upgrade)
+            .any(|queue| !queue.is_empty())
+    }
+
+    /// Takes every pending event of every device, device by device (each
+    /// device's events in order).
+    pub(crate) fn take_all_events(&mut self) -> Vec<device::QueuedEvent> {
+        self.devices.retain(|queue| queue.strong_count() > 0);
+        self.devices
+            .iter()
+            .filter_map(Weak::upgrade)
+            .flat_map(|queue| queue.take_all())
+            .collect()
+    }
+
+    /// Records that an event is being delivered to the guest.
+    pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &bindings::EventKind) {
+        match kind {
+            bindings::EventKind::Message(_) => self.stats.messages_received += 1,
+            bindings::EventKind::Close(info) => {
+                self.stats.last_close = Some(info.clone());
+                self.retire(socket);
+            }
+            bindings::EventKind::Open | bindings::EventKind::Error(_) => {}
+        }
+    }
+
+    /// The socket will produce no more events for the guest.
+    pub(crate) fn retire(&mut self, socket: &SocketShared) {
+        if socket.retire() {
+            self.live_sockets -= 1;
+        }
+    }
+}
+
+/// What the host's `network` implementation borrows from the store data.
+pub struct WebSocketCtxView<'a> {
+    /// The guest's WebSocket state.
+    pub ctx: &'a mut WebSocketCtx,
+    /// The table holding the guest's resources (shared with WASI).
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by the store data of an embedder to give the WebSocket host
+/// its state, as `wasmtime_wasi::WasiView` does for WASI.
+pub trait WebSocketView: Send {
+    /// The WebSocket context and resource table of this store.
+    fn websocket(&mut self) -> WebSocketCtxView<'_>;
+}
+
+struct HasWebSocket;
+
+impl HasData for HasWebSocket {
+    type Data<'a> = WebSocketCtxView<'a>;
+}
+
+/// Adds `wit-websocket:client/network` (and its `types`) to `linker`.
+///
+/// WASI (`wasi:io/poll` for the pollables, and the `wasi:cli` imports of the
+/// `app` world) is linked separately, e.g. with
+/// `wasmtime_wasi::p2::add_to_linker_async`.
+pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    bindings::wit_websocket::client::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)?;
+    bindings::wit_websocket::client::network::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
+}
+
+/// Where the build put the workspace's guest components (`echo.wasm`, the
+/// test guests), compiled for wasm32-wasip2.
+pub const BUILT_GUESTS_DIR: &str = env!("WIT_WEBSOCKET_GUESTS_DIR");

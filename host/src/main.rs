@@ -1,0 +1,109 @@
+//! `wit-websocket`: runs WebSocket guest apps in the wit-websocket host.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use wasmtime::component::Component;
+use wasmtime_wasi::WasiCtx;
+use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_host::runner::{GuestRunner, GuestState};
+use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketCtx};
+
+/// The echo example, compiled by the build script, for `demo`.
+const ECHO_GUEST: &[u8] = include_bytes!(concat!(env!("WIT_WEBSOCKET_GUESTS_DIR"), "/echo.wasm"));
+
+#[derive(Parser)]
+#[command(
+    name = "wit-websocket",
+    version,
+    about = "Run WebAssembly components that use WebSockets (wit-websocket:client)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a guest app: call its `wasi:cli/run`, then deliver socket events to
+    /// its callbacks until no socket is live. Exits with the guest's status.
+    Run {
+        /// The component (built for the wit-websocket:client/app world).
+        app: PathBuf,
+        /// Arguments for the guest (after `--`).
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+    /// Run the bundled echo example against an echo server the CLI starts on
+    /// 127.0.0.1 (no network or set-up needed) and print the conversation.
+    Demo {
+        /// How many messages the echo guest sends.
+        #[arg(long, default_value_t = 3)]
+        count: u32,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Run { app, args } => run(app, args).await,
+        Command::Demo { count } => demo(count).await,
+    };
+    match outcome {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1).max(1)),
+        Err(error) => {
+            eprintln!("wit-websocket: {error:?}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `component` with `argv`, then dispatches until idle. Returns the
+/// guest's exit status and its final state.
+async fn run_guest(
+    runner: &GuestRunner,
+    component: &Component,
+    argv: &[String],
+) -> wasmtime::Result<(i32, wit_websocket_host::Stats)> {
+    let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
+    let state = GuestState::new(wasi, WebSocketCtx::default());
+    let mut guest = runner.instantiate(component, state).await?;
+    let status = guest.run().await?;
+    // A guest that exited early (or failed) gets no more callbacks.
+    if status == 0 {
+        guest.dispatch_until_idle().await?;
+    }
+    Ok((status, guest.state().websockets().stats().clone()))
+}
+
+async fn run(app: PathBuf, args: Vec<String>) -> wasmtime::Result<i32> {
+    let runner = GuestRunner::new()?;
+    let component = runner.load_file(&app)?;
+    let mut argv = vec![app.display().to_string()];
+    argv.extend(args);
+    Ok(run_guest(&runner, &component, &argv).await?.0)
+}
+
+async fn demo(count: u32) -> wasmtime::Result<i32> {
+    let server = EchoServer::start().await?;
+    println!("demo: echo server listening on {}", server.url());
+    let runner = GuestRunner::new()?;
+    let component = Component::new(runner.engine(), ECHO_GUEST)?;
+    let argv = [
+        format!("{BUILT_GUESTS_DIR}/echo.wasm"),
+        server.url(),
+        count.to_string(),
+    ];
+    let (status, stats) = run_guest(&runner, &component, &argv).await?;
+    let closed = stats
+        .last_close
+        .map_or_else(|| "never".to_string(), |info| info.code.to_string());
+    println!(
+        "demo: {} sent, {} echoed, closed {closed}",
+        stats.messages_sent, stats.messages_received
+    );
+    Ok(status)
+}

@@ -1,0 +1,153 @@
+//! The host's implementation of `wit-websocket:client/network`: argument
+//! checks and table bookkeeping; the socket logic lives in [`crate::socket`].
+
+use std::sync::Arc;
+
+use wasmtime::component::Resource;
+use wasmtime_wasi_io::poll::{DynPollable, subscribe};
+
+use crate::WebSocketCtxView;
+use crate::bindings::wit_websocket::client::{network, types};
+use crate::bindings::{ConnectOptions, ErrorCode, Event, Message, ReadyState};
+use crate::device::{EventQueue, NetworkDevice};
+use crate::rules;
+use crate::socket::WebSocket;
+
+impl types::Host for WebSocketCtxView<'_> {}
+
+impl network::Host for WebSocketCtxView<'_> {}
+
+impl network::HostNetworkDevice for WebSocketCtxView<'_> {
+    fn new(&mut self) -> wasmtime::Result<Resource<NetworkDevice>> {
+        let queue = Arc::new(EventQueue::new(self.ctx.events_ready.clone()));
+        self.ctx.devices.push(Arc::downgrade(&queue));
+        Ok(self.table.push(NetworkDevice { queue })?)
+    }
+
+    fn create_websocket(
+        &mut self,
+        device: Resource<NetworkDevice>,
+        url: String,
+        options: Option<ConnectOptions>,
+    ) -> wasmtime::Result<Result<Resource<WebSocket>, ErrorCode>> {
+        let queue = self.table.get(&device)?.queue.clone();
+        let target = match rules::parse_url(&url) {
+            Ok(target) => target,
+            Err(error) => return Ok(Err(error)),
+        };
+        let options = options.unwrap_or(ConnectOptions {
+            protocols: Vec::new(),
+            headers: Vec::new(),
+            connect_timeout_ms: None,
+            keepalive_interval_ms: None,
+        });
+        if let Err(error) = rules::check_options(&options) {
+            return Ok(Err(error));
+        }
+        let config = &self.ctx.config;
+        if self.ctx.live_sockets >= config.max_sockets {
+            return Ok(Err(ErrorCode::LimitExceeded(format!(
+                "this guest already has {} live sockets, the most the host allows",
+                config.max_sockets
+            ))));
+        }
+        let id = self.ctx.next_socket_id;
+        self.ctx.next_socket_id += 1;
+        let socket = WebSocket::connect(id, target, options, config, queue);
+        let resource = self.table.push(socket)?;
+        self.ctx.socket_reps.insert(id, resource.rep());
+        self.ctx.live_sockets += 1;
+        Ok(Ok(resource))
+    }
+
+    fn update(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<Vec<Event>> {
+        let events = self.table.get(&device)?.queue.take_all();
+        Ok(events
+            .into_iter()
+            .map(|event| {
+                self.ctx.note_delivery(&event.socket, &event.kind);
+                Event {
+                    socket: event.socket.id(),
+                    kind: event.kind,
+                }
+            })
+            .collect())
+    }
+
+    fn subscribe(
+        &mut self,
+        device: Resource<NetworkDevice>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        subscribe(self.table, device)
+    }
+
+    fn drop(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<()> {
+        // The queue lives on while the device's sockets still report (push mode).
+        self.table.delete(device)?;
+        Ok(())
+    }
+}
+
+impl network::HostWebsocket for WebSocketCtxView<'_> {
+    fn send(
+        &mut self,
+        socket: Resource<WebSocket>,
+        message: Message,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        let result = self.table.get(&socket)?.send(message);
+        if result.is_ok() {
+            self.ctx.stats.messages_sent += 1;
+        }
+        Ok(result.map(drop))
+    }
+
+    fn close(
+        &mut self,
+        socket: Resource<WebSocket>,
+        code: Option<u16>,
+        reason: Option<String>,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        let socket = self.table.get(&socket)?;
+        Ok(rules::check_close(code, reason.as_deref())
+            .map(|code| socket.close(code, reason.unwrap_or_default())))
+    }
+
+    fn ready_state(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<ReadyState> {
+        Ok(self.table.get(&socket)?.shared.ready_state())
+    }
+
+    fn url(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&socket)?.url().to_string())
+    }
+
+    fn protocol(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&socket)?.protocol())
+    }
+
+    fn extensions(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&socket)?.extensions())
+    }
+
+    fn buffered_amount(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&socket)?.buffered_amount())
+    }
+
+    fn id(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&socket)?.shared.id())
+    }
+
+    fn subscribe(
+        &mut self,
+        socket: Resource<WebSocket>,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        subscribe(self.table, socket)
+    }
+
+    fn drop(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<()> {
+        let mut socket = self.table.delete(socket)?;
+        socket.destroy();
+        self.ctx.socket_reps.remove(&socket.shared.id());
+        self.ctx.retire(&socket.shared);
+        Ok(())
+    }
+}

@@ -1,0 +1,214 @@
+//! The WHATWG WebSocket rules a guest's arguments must meet: URLs, close codes
+//! and reasons, connect options. Each check returns the typed error the guest sees.
+
+use crate::bindings::{ConnectOptions, ErrorCode};
+
+/// The longest close reason, in bytes of UTF-8 (a control frame carries at
+/// most 125 bytes, two of which are the code).
+pub const MAX_CLOSE_REASON_BYTES: usize = 123;
+
+/// A URL that passed the browser's checks, with what the connection needs.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The URL with `http`/`https` mapped to `ws`/`wss`.
+    pub url: url::Url,
+    /// The host to resolve (without IPv6 brackets).
+    pub host: String,
+    /// The port, defaulted by scheme (80 for ws, 443 for wss).
+    pub port: u16,
+    /// True for `wss`.
+    pub tls: bool,
+}
+
+/// Parses `input` as the WebSocket constructor does: absolute, scheme ws or
+/// wss (http and https are mapped to them), no fragment.
+pub fn parse_url(input: &str) -> Result<Target, ErrorCode> {
+    let invalid = |why: String| ErrorCode::InvalidUrl(format!("{input:?}: {why}"));
+    let mut url = url::Url::parse(input).map_err(|e| invalid(e.to_string()))?;
+    let tls = match url.scheme() {
+        "ws" => false,
+        "wss" => true,
+        "http" | "https" => {
+            let mapped = if url.scheme() == "http" { "ws" } else { "wss" };
+            // `Url::set_scheme` refuses no change between special schemes.
+            url.set_scheme(mapped)
+                .map_err(|()| invalid(format!("cannot map the scheme to {mapped}")))?;
+            mapped == "wss"
+        }
+        other => {
+            return Err(invalid(format!(
+                "scheme {other:?} is not ws, wss, http or https"
+            )));
+        }
+    };
+    if url.fragment().is_some() {
+        return Err(invalid("WebSocket URLs cannot have a fragment".to_string()));
+    }
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => name.to_string(),
+        Some(url::Host::Ipv4(ip)) => ip.to_string(),
+        Some(url::Host::Ipv6(ip)) => ip.to_string(),
+        None => return Err(invalid("the URL has no host".to_string())),
+    };
+    let port = url
+        .port_or_known_default()
+        .ok_or_else(|| invalid("the URL has no port".to_string()))?;
+    Ok(Target {
+        url,
+        host,
+        port,
+        tls,
+    })
+}
+
+/// Checks a close code and reason as the browser's `close(code, reason)`.
+/// Returns the code to send: a reason without a code is sent with 1000.
+pub fn check_close(code: Option<u16>, reason: Option<&str>) -> Result<Option<u16>, ErrorCode> {
+    if let Some(code) = code
+        && code != 1000
+        && !(3000..=4999).contains(&code)
+    {
+        return Err(ErrorCode::InvalidCloseCode(code));
+    }
+    let reason = reason.unwrap_or("");
+    if reason.len() > MAX_CLOSE_REASON_BYTES {
+        return Err(ErrorCode::ReasonTooLong(reason.len() as u32));
+    }
+    Ok(match code {
+        None if !reason.is_empty() => Some(1000),
+        code => code,
+    })
+}
+
+/// Handshake headers a guest may not set: the WebSocket handshake owns them.
+const HANDSHAKE_HEADERS: &[&str] = &["host", "upgrade", "connection", "content-length"];
+
+/// Checks connect options: subprotocols must be distinct, non-empty HTTP
+/// tokens; headers must be valid and not owned by the handshake.
+pub fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
+    let invalid = |why: String| Err(ErrorCode::InvalidOptions(why));
+    for (i, protocol) in options.protocols.iter().enumerate() {
+        if protocol.is_empty() || !protocol.bytes().all(is_token_byte) {
+            return invalid(format!("subprotocol {protocol:?} is not an HTTP token"));
+        }
+        if options.protocols[..i].contains(protocol) {
+            return invalid(format!("subprotocol {protocol:?} is offered twice"));
+        }
+    }
+    for (name, value) in &options.headers {
+        let lower = name.to_ascii_lowercase();
+        if name.is_empty() || !name.bytes().all(is_token_byte) {
+            return invalid(format!("header name {name:?} is not an HTTP token"));
+        }
+        if HANDSHAKE_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
+            return invalid(format!(
+                "header {name:?} belongs to the WebSocket handshake and cannot be set"
+            ));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return invalid(format!(
+                "the value of header {name:?} contains CR, LF or NUL"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_schemes_map_to_websocket_schemes_with_default_ports() {
+        let t = parse_url("http://example.com/chat").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.port, t.tls),
+            ("ws://example.com/chat", 80, false)
+        );
+        let t = parse_url("https://example.com").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.port, t.tls),
+            ("wss://example.com/", 443, true)
+        );
+    }
+
+    #[test]
+    fn fragments_relative_urls_and_other_schemes_are_invalid() {
+        for bad in ["ws://a/#frag", "/chat", "ftp://a/", "ws://", "not a url"] {
+            assert!(
+                matches!(parse_url(bad), Err(ErrorCode::InvalidUrl(_))),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn ipv6_hosts_lose_their_brackets() {
+        let t = parse_url("ws://[::1]:9001/").unwrap();
+        assert_eq!((t.host.as_str(), t.port), ("::1", 9001));
+    }
+
+    #[test]
+    fn close_codes_follow_the_browser() {
+        assert!(check_close(Some(1000), None).is_ok());
+        assert!(check_close(Some(3000), None).is_ok());
+        assert!(check_close(Some(4999), None).is_ok());
+        for bad in [0, 999, 1001, 1005, 1006, 2999, 5000] {
+            assert!(
+                matches!(check_close(Some(bad), None), Err(ErrorCode::InvalidCloseCode(c)) if c == bad)
+            );
+        }
+        assert_eq!(check_close(None, Some("bye")).unwrap(), Some(1000));
+        assert_eq!(check_close(None, None).unwrap(), None);
+    }
+
+    #[test]
+    fn close_reason_is_limited_to_123_bytes_of_utf8() {
+        assert!(check_close(Some(1000), Some(&"a".repeat(123))).is_ok());
+        // 62 two-byte characters: 124 bytes.
+        let long = "é".repeat(62);
+        assert!(matches!(
+            check_close(Some(1000), Some(&long)),
+            Err(ErrorCode::ReasonTooLong(124))
+        ));
+    }
+
+    #[test]
+    fn handshake_headers_and_bad_protocols_are_refused() {
+        let with = |protocols: &[&str], headers: &[(&str, &str)]| ConnectOptions {
+            protocols: protocols.iter().map(|p| p.to_string()).collect(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            connect_timeout_ms: None,
+            keepalive_interval_ms: None,
+        };
+        assert!(
+            check_options(&with(
+                &["chat", "superchat"],
+                &[("authorization", "Bearer x")]
+            ))
+            .is_ok()
+        );
+        for bad in [
+            with(&[""], &[]),
+            with(&["a b"], &[]),
+            with(&["chat", "chat"], &[]),
+            with(&[], &[("Sec-WebSocket-Key", "x")]),
+            with(&[], &[("Host", "x")]),
+            with(&[], &[("bad name", "x")]),
+            with(&[], &[("x-ok", "a\r\nb")]),
+        ] {
+            assert!(
+                matches!(check_options(&bad), Err(ErrorCode::InvalidOptions(_))),
+                "{bad:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,160 @@
+//! Running a whole guest app the way the `wit-websocket` CLI does: WASI and
+//! WebSockets linked, `wasi:cli/run` called, then events dispatched until no
+//! socket is live.
+//!
+//! ```no_run
+//! # async fn example() -> wasmtime::Result<()> {
+//! use wit_websocket_host::runner::{GuestRunner, GuestState};
+//!
+//! let runner = GuestRunner::new()?;
+//! let component = runner.load_file("echo.wasm".as_ref())?;
+//! let wasi = wasmtime_wasi::WasiCtx::builder()
+//!     .inherit_stdio()
+//!     .args(&["echo", "ws://127.0.0.1:9001/"])
+//!     .build();
+//! let mut guest = runner.instantiate(&component, GuestState::new(wasi, Default::default())).await?;
+//! let status = guest.run().await?;
+//! if status == 0 {
+//!     guest.dispatch_until_idle().await?;
+//! }
+//! # Ok(())
+//! # }
+//! ```
+
+use std::path::Path;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::error::Context as _;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use crate::bindings::App;
+use crate::{WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch};
+
+/// The store data of a guest run by [`GuestRunner`]: WASI, WebSockets and
+/// the resource table they share.
+pub struct GuestState {
+    wasi: WasiCtx,
+    websockets: WebSocketCtx,
+    table: ResourceTable,
+}
+
+impl GuestState {
+    /// State for one guest with the given WASI context (arguments, stdio) and
+    /// WebSocket context (limits).
+    pub fn new(wasi: WasiCtx, websockets: WebSocketCtx) -> Self {
+        Self {
+            wasi,
+            websockets,
+            table: ResourceTable::new(),
+        }
+    }
+
+    /// The guest's WebSocket context (stats, live sockets).
+    pub fn websockets(&self) -> &WebSocketCtx {
+        &self.websockets
+    }
+}
+
+impl WasiView for GuestState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WebSocketView for GuestState {
+    fn websocket(&mut self) -> WebSocketCtxView<'_> {
+        WebSocketCtxView {
+            ctx: &mut self.websockets,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// An engine and a linker with WASI and WebSockets, ready to run `app` guests.
+pub struct GuestRunner {
+    engine: Engine,
+    linker: Linker<GuestState>,
+}
+
+impl GuestRunner {
+    /// A runner with a default engine.
+    pub fn new() -> wasmtime::Result<Self> {
+        Self::with_engine(Engine::default())
+    }
+
+    /// A runner on an engine of the embedder's.
+    pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        crate::add_to_linker(&mut linker)?;
+        Ok(Self { engine, linker })
+    }
+
+    /// The engine components must be compiled with.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Compiles the component in `path`.
+    pub fn load_file(&self, path: &Path) -> wasmtime::Result<Component> {
+        Component::from_file(&self.engine, path)
+            .with_context(|| format!("loading the component {}", path.display()))
+    }
+
+    /// Instantiates `component` with `state` as its store data.
+    pub async fn instantiate(
+        &self,
+        component: &Component,
+        state: GuestState,
+    ) -> wasmtime::Result<RunningGuest> {
+        let mut store = Store::new(&self.engine, state);
+        let app = App::instantiate_async(&mut store, component, &self.linker)
+            .await
+            .context(
+                "instantiating the guest (does it target the wit-websocket:client/app world?)",
+            )?;
+        Ok(RunningGuest { store, app })
+    }
+}
+
+/// An instantiated guest app.
+pub struct RunningGuest {
+    store: Store<GuestState>,
+    app: App,
+}
+
+impl RunningGuest {
+    /// Calls the guest's `wasi:cli/run` and returns its exit status: 0 for
+    /// success, 1 for `run` returning an error, or the code passed to `exit`.
+    /// An error is a trap.
+    pub async fn run(&mut self) -> wasmtime::Result<i32> {
+        match self.app.wasi_cli_run().call_run(&mut self.store).await {
+            Ok(Ok(())) => Ok(0),
+            Ok(Err(())) => Ok(1),
+            Err(error) => match error.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(error),
+            },
+        }
+    }
+
+    /// Delivers pending events to the guest's callbacks until no socket is
+    /// live. See [`dispatch::run_until_idle`].
+    pub async fn dispatch_until_idle(&mut self) -> wasmtime::Result<()> {
+        dispatch::run_until_idle(&mut self.store, self.app.wit_websocket_client_handler()).await
+    }
+
+    /// Delivers the events pending now. See [`dispatch::dispatch_pending`].
+    pub async fn dispatch_pending(&mut self) -> wasmtime::Result<usize> {
+        dispatch::dispatch_pending(&mut self.store, self.app.wit_websocket_client_handler()).await
+    }
+
+    /// The guest's store data.
+    pub fn state(&self) -> &GuestState {
+        self.store.data()
+    }
+}

@@ -1,0 +1,613 @@
+//! One WebSocket: its state machine (WHATWG: CONNECTING → OPEN → CLOSING →
+//! CLOSED) and the tokio task that does its I/O.
+//!
+//! The guest-facing [`WebSocket`] resource and the I/O task share a
+//! [`SocketShared`]: the task moves the state forward and queues events; the
+//! resource reads the state and sends commands (messages, close, destroy) to
+//! the task over a channel.
+
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::{
+    self, Message as WireMessage,
+    client::IntoClientRequest,
+    error::ProtocolError,
+    http::{HeaderName, HeaderValue},
+    protocol::{CloseFrame, WebSocketConfig as WireConfig, frame::coding::CloseCode},
+};
+
+use crate::bindings::{
+    CloseInfo, ConnectOptions, ErrorCode, EventKind, HandshakeRejection, Message, ReadyState,
+};
+use crate::config::WebSocketConfig;
+use crate::device::EventQueue;
+use crate::rules::Target;
+
+/// The close code reported when a connection ended without a closing
+/// handshake (RFC 6455 §7.1.5).
+const ABNORMAL_CLOSURE: u16 = 1006;
+/// The close code reported when the peer's close frame had no code.
+const NO_STATUS_RECEIVED: u16 = 1005;
+/// The close code sent when the guest destroys a live socket.
+const GOING_AWAY: u16 = 1001;
+
+/// What the guest can observe of a socket, behind one lock.
+struct Observed {
+    ready_state: ReadyState,
+    protocol: String,
+    extensions: String,
+}
+
+/// The state shared between a socket's resource and its I/O task.
+pub struct SocketShared {
+    id: u64,
+    observed: Mutex<Observed>,
+    /// Payload bytes accepted by `send` and not yet written.
+    buffered: AtomicU64,
+    /// Events queued for this socket and not yet delivered.
+    pending: AtomicIsize,
+    /// Set when the guest dropped its handle: no event is queued after.
+    destroyed: AtomicBool,
+    /// Set when the socket stops counting as live (close delivered or destroyed).
+    retired: AtomicBool,
+    queue: Arc<EventQueue>,
+}
+
+impl SocketShared {
+    fn observed(&self) -> MutexGuard<'_, Observed> {
+        self.observed.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The socket's id, unique among its guest's sockets.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The current ready state.
+    pub fn ready_state(&self) -> ReadyState {
+        self.observed().ready_state
+    }
+
+    pub(crate) fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn add_pending(&self, delta: isize) {
+        self.pending.fetch_add(delta, Ordering::AcqRel);
+    }
+
+    pub(crate) fn has_pending(&self) -> bool {
+        self.pending.load(Ordering::Acquire) > 0
+    }
+
+    /// Marks the socket retired; true the first time only.
+    pub(crate) fn retire(&self) -> bool {
+        !self.retired.swap(true, Ordering::AcqRel)
+    }
+
+    /// CONNECTING → OPEN, unless the guest closed the socket meanwhile.
+    fn open(&self, protocol: String, extensions: String) -> bool {
+        let mut observed = self.observed();
+        if observed.ready_state != ReadyState::Connecting {
+            return false;
+        }
+        *observed = Observed {
+            ready_state: ReadyState::Open,
+            protocol,
+            extensions,
+        };
+        true
+    }
+
+    fn set_state(&self, state: ReadyState) {
+        self.observed().ready_state = state;
+    }
+
+    /// Moves to `state` and queues `event`, in that order, so a guest that
+    /// sees the event also sees the new state.
+    fn transition(self: &Arc<Self>, state: ReadyState, event: EventKind) {
+        self.set_state(state);
+        self.queue.push(self, event);
+    }
+}
+
+/// What the guest asks of the I/O task.
+enum Command {
+    /// Write a message; the length is what `buffered` counted for it.
+    Send(WireMessage, u64),
+    /// Start (or, while connecting, fail with) the closing handshake.
+    Close(Option<CloseFrame>),
+}
+
+/// The host side of a guest's `websocket` resource.
+pub struct WebSocket {
+    pub(crate) shared: Arc<SocketShared>,
+    url: String,
+    /// `None` once the guest destroyed the socket: dropping the sender tells
+    /// the task to close with 1001 and stop.
+    commands: Option<mpsc::UnboundedSender<Command>>,
+    max_message_size: usize,
+}
+
+impl WebSocket {
+    /// Creates the socket in the CONNECTING state and starts its I/O task.
+    /// Must be called inside a tokio runtime.
+    pub(crate) fn connect(
+        id: u64,
+        target: Target,
+        options: ConnectOptions,
+        config: &WebSocketConfig,
+        queue: Arc<EventQueue>,
+    ) -> Self {
+        let shared = Arc::new(SocketShared {
+            id,
+            observed: Mutex::new(Observed {
+                ready_state: ReadyState::Connecting,
+                protocol: String::new(),
+                extensions: String::new(),
+            }),
+            buffered: AtomicU64::new(0),
+            pending: AtomicIsize::new(0),
+            destroyed: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            queue,
+        });
+        let (commands, receiver) = mpsc::unbounded_channel();
+        let task = SocketTask {
+            shared: shared.clone(),
+            commands: receiver,
+            close_timeout: config.close_timeout,
+        };
+        let connect_timeout = options
+            .connect_timeout_ms
+            .map(|ms| Duration::from_millis(ms.into()))
+            .unwrap_or(config.connect_timeout);
+        let wire_config = WireConfig::default()
+            .max_message_size(Some(config.max_message_size))
+            .max_frame_size(Some(config.max_frame_size));
+        let url = target.url.to_string();
+        tokio::spawn(task.run(target, options, wire_config, connect_timeout));
+        Self {
+            shared,
+            url,
+            commands: Some(commands),
+            max_message_size: config.max_message_size,
+        }
+    }
+
+    /// The URL as parsed.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The server's chosen subprotocol, or empty.
+    pub fn protocol(&self) -> String {
+        self.shared.observed().protocol.clone()
+    }
+
+    /// The accepted extensions, or empty.
+    pub fn extensions(&self) -> String {
+        self.shared.observed().extensions.clone()
+    }
+
+    /// Bytes accepted by `send` and not yet written.
+    pub fn buffered_amount(&self) -> u64 {
+        self.shared.buffered.load(Ordering::Acquire)
+    }
+
+    /// Queues `message` for sending; see the WIT `send`.
+    pub(crate) fn send(&self, message: Message) -> Result<u64, ErrorCode> {
+        match self.shared.ready_state() {
+            ReadyState::Open => {}
+            ReadyState::Connecting => {
+                return Err(ErrorCode::InvalidState(
+                    "cannot send while the socket is connecting: wait for the open event"
+                        .to_string(),
+                ));
+            }
+            ReadyState::Closing | ReadyState::Closed => {
+                return Err(ErrorCode::InvalidState(
+                    "cannot send after the socket started closing".to_string(),
+                ));
+            }
+        }
+        let (wire, len) = match message {
+            Message::Text(text) => {
+                let len = text.len();
+                (WireMessage::text(text), len)
+            }
+            Message::Binary(bytes) => {
+                let len = bytes.len();
+                (WireMessage::binary(bytes), len)
+            }
+        };
+        if len > self.max_message_size {
+            return Err(ErrorCode::MessageTooLarge(format!(
+                "the message has {len} bytes; the host allows at most {}",
+                self.max_message_size
+            )));
+        }
+        let len = len as u64;
+        self.shared.buffered.fetch_add(len, Ordering::AcqRel);
+        if self.command(Command::Send(wire, len)).is_err() {
+            self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
+            return Err(ErrorCode::InvalidState(
+                "the connection has ended".to_string(),
+            ));
+        }
+        Ok(len)
+    }
+
+    /// Starts the closing handshake; see the WIT `close`. `code` and
+    /// `reason` were checked by [`crate::rules::check_close`].
+    pub(crate) fn close(&self, code: Option<u16>, reason: String) {
+        let mut observed = self.shared.observed();
+        match observed.ready_state {
+            ReadyState::Closing | ReadyState::Closed => return,
+            ReadyState::Connecting | ReadyState::Open => observed.ready_state = ReadyState::Closing,
+        }
+        drop(observed);
+        let frame = code.map(|code| CloseFrame {
+            code: CloseCode::from(code),
+            reason: reason.into(),
+        });
+        // A task that already ended has queued its close event: nothing to do.
+        let _ = self.command(Command::Close(frame));
+    }
+
+    fn command(&self, command: Command) -> Result<(), ()> {
+        match &self.commands {
+            Some(sender) => sender.send(command).map_err(|_| ()),
+            None => Err(()),
+        }
+    }
+
+    /// Destroys the socket: no more events, and a live connection closes with 1001.
+    pub(crate) fn destroy(&mut self) {
+        self.shared.destroyed.store(true, Ordering::Release);
+        self.shared.queue.purge(&self.shared);
+        self.commands = None;
+    }
+}
+
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        self.destroy();
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi_io::poll::Pollable for WebSocket {
+    async fn ready(&mut self) {
+        let ready = self.shared.queue.ready();
+        loop {
+            let notified = ready.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.shared.has_pending() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+type Stream = WebSocketStream<TcpStream>;
+
+/// How a connection ended, for the close event.
+enum Ending {
+    /// Both sides exchanged close frames.
+    Clean(Option<CloseFrame>),
+    /// It failed: report the error, then close with 1006.
+    Failed(ErrorCode),
+    /// The guest destroyed the socket: report nothing.
+    Destroyed,
+}
+
+/// The I/O task of one socket.
+struct SocketTask {
+    shared: Arc<SocketShared>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    close_timeout: Duration,
+}
+
+impl SocketTask {
+    async fn run(
+        mut self,
+        target: Target,
+        options: ConnectOptions,
+        wire_config: WireConfig,
+        connect_timeout: Duration,
+    ) {
+        let connecting = tokio::time::timeout(
+            connect_timeout,
+            open_connection(&target, &options, wire_config),
+        );
+        let ending = tokio::select! {
+            connected = connecting => match connected {
+                Ok(Ok((stream, protocol, extensions))) => {
+                    if self.shared.open(protocol, extensions) {
+                        self.shared.queue.push(&self.shared, EventKind::Open);
+                        self.converse(stream).await
+                    } else {
+                        // The guest closed while the handshake finished.
+                        closed_while_connecting()
+                    }
+                }
+                Ok(Err(error)) => Ending::Failed(error),
+                Err(_) => Ending::Failed(ErrorCode::Timeout(format!(
+                    "the connection was not established within {connect_timeout:?}"
+                ))),
+            },
+            command = self.commands.recv() => match command {
+                // Send is refused while connecting, so only close or destroy reach here.
+                Some(_) => closed_while_connecting(),
+                None => Ending::Destroyed,
+            },
+        };
+        self.finish(ending);
+    }
+
+    fn finish(&self, ending: Ending) {
+        let info = match ending {
+            Ending::Destroyed => {
+                self.shared.set_state(ReadyState::Closed);
+                return;
+            }
+            Ending::Clean(frame) => CloseInfo {
+                code: frame.as_ref().map_or(NO_STATUS_RECEIVED, |f| f.code.into()),
+                reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
+                was_clean: true,
+            },
+            Ending::Failed(error) => {
+                self.shared
+                    .queue
+                    .push(&self.shared, EventKind::Error(error));
+                CloseInfo {
+                    code: ABNORMAL_CLOSURE,
+                    reason: String::new(),
+                    was_clean: false,
+                }
+            }
+        };
+        self.shared.buffered.store(0, Ordering::Release);
+        self.shared
+            .transition(ReadyState::Closed, EventKind::Close(info));
+    }
+
+    /// The OPEN and CLOSING states: relays messages both ways until the
+    /// connection ends.
+    async fn converse(&mut self, mut stream: Stream) -> Ending {
+        // Set once a close frame was received from the peer.
+        let mut received_close: Option<Option<CloseFrame>> = None;
+        // Set when the closing handshake started; the peer must finish by then.
+        let mut close_deadline: Option<Instant> = None;
+        loop {
+            let deadline = close_deadline;
+            tokio::select! {
+                command = self.commands.recv(), if close_deadline.is_none() => match command {
+                    Some(Command::Send(message, len)) => {
+                        let written = stream.send(message).await;
+                        self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
+                        if let Err(error) = written {
+                            return Ending::Failed(wire_error(error));
+                        }
+                    }
+                    Some(Command::Close(frame)) => {
+                        close_deadline = Some(Instant::now() + self.close_timeout);
+                        if let Err(error) = stream.close(frame).await {
+                            return Ending::Failed(wire_error(error));
+                        }
+                    }
+                    None => {
+                        // Destroyed: say goodbye, but do not wait long for the peer.
+                        let goodbye = CloseFrame { code: CloseCode::from(GOING_AWAY), reason: "".into() };
+                        let _ = tokio::time::timeout(self.close_timeout, async {
+                            if stream.close(Some(goodbye)).await.is_ok() {
+                                while let Some(Ok(_)) = stream.next().await {}
+                            }
+                        }).await;
+                        return Ending::Destroyed;
+                    }
+                },
+                incoming = stream.next() => match incoming {
+                    Some(Ok(WireMessage::Text(text))) => {
+                        self.shared.queue.push(&self.shared, EventKind::Message(Message::Text(text.as_str().to_string())));
+                    }
+                    Some(Ok(WireMessage::Binary(bytes))) => {
+                        self.shared.queue.push(&self.shared, EventKind::Message(Message::Binary(bytes.into())));
+                    }
+                    Some(Ok(WireMessage::Close(frame))) => {
+                        // tungstenite answers the peer's close frame itself;
+                        // the connection ends when the peer drops TCP.
+                        self.shared.set_state(ReadyState::Closing);
+                        received_close = Some(frame);
+                        close_deadline.get_or_insert(Instant::now() + self.close_timeout);
+                    }
+                    Some(Ok(WireMessage::Ping(_) | WireMessage::Pong(_) | WireMessage::Frame(_))) => {}
+                    Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
+                        return match received_close {
+                            Some(frame) => Ending::Clean(frame),
+                            None => Ending::Failed(ErrorCode::Io(
+                                "the connection ended without a closing handshake".to_string(),
+                            )),
+                        };
+                    }
+                    Some(Err(error)) => {
+                        if let Some(frame) = received_close.take() && is_late_close_error(&error) {
+                            return Ending::Clean(frame);
+                        }
+                        return Ending::Failed(wire_error(error));
+                    }
+                },
+                () = sleep_until(deadline) => {
+                    return match received_close {
+                        // The peer sent its close frame and we answered: the
+                        // handshake is complete even if it is slow to drop TCP.
+                        Some(frame) => Ending::Clean(frame),
+                        None => Ending::Failed(ErrorCode::Timeout(format!(
+                            "the peer did not complete the closing handshake within {:?}",
+                            self.close_timeout
+                        ))),
+                    };
+                }
+            }
+        }
+    }
+}
+
+/// The browser fails a connection that is closed while connecting.
+fn closed_while_connecting() -> Ending {
+    Ending::Failed(ErrorCode::InvalidState(
+        "the socket was closed before the connection was established".to_string(),
+    ))
+}
+
+/// Resolves when `deadline` passes; never when there is none.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Errors after both close frames were exchanged that still make a clean close:
+/// the peer dropped TCP abruptly once the handshake was done.
+fn is_late_close_error(error: &tungstenite::Error) -> bool {
+    matches!(
+        error,
+        tungstenite::Error::Io(_)
+            | tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake)
+    )
+}
+
+/// DNS, TCP and the HTTP upgrade. Returns the stream, the chosen subprotocol
+/// and the accepted extensions.
+async fn open_connection(
+    target: &Target,
+    options: &ConnectOptions,
+    wire_config: WireConfig,
+) -> Result<(Stream, String, String), ErrorCode> {
+    if target.tls {
+        return Err(ErrorCode::Tls(
+            "wss:// is not supported by this build of the host yet".to_string(),
+        ));
+    }
+    let request = build_request(target, options)?;
+    let addresses: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+        .await
+        .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?
+        .collect();
+    if addresses.is_empty() {
+        return Err(ErrorCode::DnsFailure(format!(
+            "{} has no addresses",
+            target.host
+        )));
+    }
+    let tcp = connect_any(&addresses).await?;
+    // Messages are written whole; Nagle's algorithm would only add latency.
+    tcp.set_nodelay(true)
+        .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
+    let (stream, response) =
+        tokio_tungstenite::client_async_with_config(request, tcp, Some(wire_config))
+            .await
+            .map_err(wire_error)?;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    Ok((
+        stream,
+        header("sec-websocket-protocol"),
+        header("sec-websocket-extensions"),
+    ))
+}
+
+/// Connects to the first address that accepts, as browsers try each in turn.
+async fn connect_any(addresses: &[std::net::SocketAddr]) -> Result<TcpStream, ErrorCode> {
+    let mut failure = ErrorCode::DnsFailure("no address to connect to".to_string());
+    for address in addresses {
+        match TcpStream::connect(address).await {
+            Ok(stream) => return Ok(stream),
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                failure = ErrorCode::ConnectionRefused(format!("{address}: {error}"));
+            }
+            Err(error) => failure = ErrorCode::Io(format!("connecting to {address}: {error}")),
+        }
+    }
+    Err(failure)
+}
+
+fn build_request(
+    target: &Target,
+    options: &ConnectOptions,
+) -> Result<tungstenite::handshake::client::Request, ErrorCode> {
+    let mut request = target
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ErrorCode::InvalidUrl(e.to_string()))?;
+    let headers = request.headers_mut();
+    let invalid = |e: &dyn std::fmt::Display| ErrorCode::InvalidOptions(e.to_string());
+    if !options.protocols.is_empty() {
+        let value =
+            HeaderValue::from_str(&options.protocols.join(", ")).map_err(|e| invalid(&e))?;
+        headers.insert("sec-websocket-protocol", value);
+    }
+    for (name, value) in &options.headers {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(&e))?;
+        let value = HeaderValue::from_str(value).map_err(|e| invalid(&e))?;
+        headers.append(name, value);
+    }
+    Ok(request)
+}
+
+/// Maps tungstenite's error to the guest's.
+fn wire_error(error: tungstenite::Error) -> ErrorCode {
+    use tungstenite::Error as E;
+    match error {
+        E::ConnectionClosed | E::AlreadyClosed => {
+            ErrorCode::Io("the connection is closed".to_string())
+        }
+        E::Io(e) => ErrorCode::Io(e.to_string()),
+        E::Tls(e) => ErrorCode::Tls(e.to_string()),
+        E::Capacity(e) => ErrorCode::MessageTooLarge(e.to_string()),
+        E::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            ErrorCode::Io("the connection was reset without a closing handshake".to_string())
+        }
+        E::Protocol(e) => ErrorCode::ProtocolViolation(e.to_string()),
+        E::WriteBufferFull(_) => {
+            ErrorCode::LimitExceeded("the socket's write buffer is full".to_string())
+        }
+        E::Utf8(e) => ErrorCode::ProtocolViolation(format!("invalid UTF-8 in a text message: {e}")),
+        E::AttackAttempt => {
+            ErrorCode::ProtocolViolation("the peer's traffic looks like an attack".to_string())
+        }
+        E::Url(e) => ErrorCode::InvalidUrl(e.to_string()),
+        E::Http(response) => {
+            let status = response.status();
+            ErrorCode::HandshakeRejected(HandshakeRejection {
+                status: status.as_u16(),
+                message: format!(
+                    "the server answered {} instead of 101 Switching Protocols",
+                    status
+                ),
+            })
+        }
+        E::HttpFormat(e) => ErrorCode::HandshakeRejected(HandshakeRejection {
+            status: 0,
+            message: format!("the server's HTTP response is malformed: {e}"),
+        }),
+    }
+}
