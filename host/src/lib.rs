@@ -152,6 +152,7 @@ impl WebSocketCtx {
 
     /// Records that an event is being delivered to the guest.
     pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &bindings::EventKind) {
+        socket.deliver_state(kind);
         match kind {
             bindings::EventKind::Message(_) => self.stats.messages_received += 1,
             bindings::EventKind::Close(info) => {

@@ -38,7 +38,9 @@ const NO_STATUS_RECEIVED: u16 = 1005;
 /// The close code sent when the guest destroys a live socket.
 const GOING_AWAY: u16 = 1001;
 
-/// What the guest can observe of a socket, behind one lock.
+/// What the guest can observe of a socket, behind one lock. The state is the
+/// guest's view: it advances when events are delivered (see
+/// [`SocketShared::deliver_state`]) and at once on the guest's own `close`.
 struct Observed {
     ready_state: ReadyState,
     protocol: String,
@@ -92,29 +94,29 @@ impl SocketShared {
         !self.retired.swap(true, Ordering::AcqRel)
     }
 
-    /// CONNECTING → OPEN, unless the guest closed the socket meanwhile.
-    fn open(&self, protocol: String, extensions: String) -> bool {
+    /// Records what the handshake negotiated, unless the guest closed the
+    /// socket meanwhile (then the connection is to be failed).
+    fn opened(&self, protocol: String, extensions: String) -> bool {
         let mut observed = self.observed();
         if observed.ready_state != ReadyState::Connecting {
             return false;
         }
-        *observed = Observed {
-            ready_state: ReadyState::Open,
-            protocol,
-            extensions,
-        };
+        observed.protocol = protocol;
+        observed.extensions = extensions;
         true
     }
 
-    fn set_state(&self, state: ReadyState) {
-        self.observed().ready_state = state;
-    }
-
-    /// Moves to `state` and queues `event`, in that order, so a guest that
-    /// sees the event also sees the new state.
-    fn transition(self: &Arc<Self>, state: ReadyState, event: EventKind) {
-        self.set_state(state);
-        self.queue.push(self, event);
+    /// Advances the guest-visible state as `event` reaches the guest: the
+    /// browser changes `readyState` in the same task that fires the event.
+    pub(crate) fn deliver_state(&self, event: &EventKind) {
+        let mut observed = self.observed();
+        match event {
+            EventKind::Open if observed.ready_state == ReadyState::Connecting => {
+                observed.ready_state = ReadyState::Open;
+            }
+            EventKind::Error(_) | EventKind::Close(_) => observed.ready_state = ReadyState::Closed,
+            EventKind::Open | EventKind::Message(_) => {}
+        }
     }
 }
 
@@ -271,6 +273,7 @@ impl WebSocket {
 
     /// Destroys the socket: no more events, and a live connection closes with 1001.
     pub(crate) fn destroy(&mut self) {
+        self.shared.observed().ready_state = ReadyState::Closed;
         self.shared.destroyed.store(true, Ordering::Release);
         self.shared.queue.purge(&self.shared);
         self.commands = None;
@@ -333,7 +336,7 @@ impl SocketTask {
         let ending = tokio::select! {
             connected = connecting => match connected {
                 Ok(Ok((stream, protocol, extensions))) => {
-                    if self.shared.open(protocol, extensions) {
+                    if self.shared.opened(protocol, extensions) {
                         self.shared.queue.push(&self.shared, EventKind::Open);
                         self.converse(stream).await
                     } else {
@@ -357,10 +360,7 @@ impl SocketTask {
 
     fn finish(&self, ending: Ending) {
         let info = match ending {
-            Ending::Destroyed => {
-                self.shared.set_state(ReadyState::Closed);
-                return;
-            }
+            Ending::Destroyed => return,
             Ending::Clean(frame) => CloseInfo {
                 code: frame.as_ref().map_or(NO_STATUS_RECEIVED, |f| f.code.into()),
                 reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
@@ -378,8 +378,7 @@ impl SocketTask {
             }
         };
         self.shared.buffered.store(0, Ordering::Release);
-        self.shared
-            .transition(ReadyState::Closed, EventKind::Close(info));
+        self.shared.queue.push(&self.shared, EventKind::Close(info));
     }
 
     /// The OPEN and CLOSING states: relays messages both ways until the
@@ -394,7 +393,12 @@ impl SocketTask {
             tokio::select! {
                 command = self.commands.recv(), if close_deadline.is_none() => match command {
                     Some(Command::Send(message, len)) => {
-                        let written = stream.send(message).await;
+                        // After the peer's close frame nothing more may be
+                        // sent; like the browser, the message is discarded.
+                        let written = match received_close {
+                            None => stream.send(message).await,
+                            Some(_) => Ok(()),
+                        };
                         self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
                         if let Err(error) = written {
                             return Ending::Failed(wire_error(error));
@@ -427,7 +431,6 @@ impl SocketTask {
                     Some(Ok(WireMessage::Close(frame))) => {
                         // tungstenite answers the peer's close frame itself;
                         // the connection ends when the peer drops TCP.
-                        self.shared.set_state(ReadyState::Closing);
                         received_close = Some(frame);
                         close_deadline.get_or_insert(Instant::now() + self.close_timeout);
                     }

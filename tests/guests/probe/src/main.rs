@@ -1,1 +1,266 @@
-fn main() {}
+//! Test guest: runs one named scenario against a URL and prints one line per
+//! observation (events, states, errors), which the integration tests read.
+//!
+//! Usage: `probe SCENARIO URL [URL...]`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use wit_websocket_guest::{CloseInfo, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket};
+
+wit_websocket_guest::export_handler!();
+
+fn state(ws: &WebSocket) -> &'static str {
+    match ws.ready_state() {
+        ReadyState::Connecting => "connecting",
+        ReadyState::Open => "open",
+        ReadyState::Closing => "closing",
+        ReadyState::Closed => "closed",
+    }
+}
+
+fn describe_error(error: &ErrorCode) -> String {
+    match error {
+        ErrorCode::InvalidUrl(m) => format!("invalid-url {m}"),
+        ErrorCode::NotPermitted(m) => format!("not-permitted {m}"),
+        ErrorCode::DnsFailure(m) => format!("dns-failure {m}"),
+        ErrorCode::ConnectionRefused(m) => format!("connection-refused {m}"),
+        ErrorCode::Tls(m) => format!("tls {m}"),
+        ErrorCode::HandshakeRejected(r) => format!("handshake-rejected {} {}", r.status, r.message),
+        ErrorCode::ProtocolViolation(m) => format!("protocol-violation {m}"),
+        ErrorCode::MessageTooLarge(m) => format!("message-too-large {m}"),
+        ErrorCode::LimitExceeded(m) => format!("limit-exceeded {m}"),
+        ErrorCode::InvalidState(m) => format!("invalid-state {m}"),
+        ErrorCode::InvalidOptions(m) => format!("invalid-options {m}"),
+        ErrorCode::InvalidCloseCode(c) => format!("invalid-close-code {c}"),
+        ErrorCode::ReasonTooLong(n) => format!("reason-too-long {n}"),
+        ErrorCode::Timeout(m) => format!("timeout {m}"),
+        ErrorCode::Io(m) => format!("io {m}"),
+    }
+}
+
+fn describe_message(message: &Message) -> String {
+    match message {
+        Message::Text(text) => format!("text {text}"),
+        Message::Binary(bytes) => format!("binary {bytes:?}"),
+    }
+}
+
+fn describe_close(info: &CloseInfo) -> String {
+    format!(
+        "{} clean={} reason={}",
+        info.code, info.was_clean, info.reason
+    )
+}
+
+/// Sets callbacks that print every event, with the socket's id and state.
+fn log_events(ws: &WebSocket, mode: &'static str) {
+    ws.on_open(move |ws| println!("{mode} {} open state={}", ws.id(), state(ws)));
+    ws.on_message(move |ws, message| {
+        println!(
+            "{mode} {} message {} state={}",
+            ws.id(),
+            describe_message(&message),
+            state(ws)
+        )
+    });
+    ws.on_error(move |ws, error| {
+        println!(
+            "{mode} {} error {} state={}",
+            ws.id(),
+            describe_error(&error),
+            state(ws)
+        )
+    });
+    ws.on_close(move |ws, info| {
+        println!(
+            "{mode} {} close {} state={}",
+            ws.id(),
+            describe_close(&info),
+            state(ws)
+        )
+    });
+}
+
+fn report<T>(what: &str, result: Result<T, ErrorCode>) {
+    match result {
+        Ok(_) => println!("{what} ok"),
+        Err(error) => println!("{what} err {}", describe_error(&error)),
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (scenario, urls) = args.split_first().expect("usage: probe SCENARIO URL...");
+    let device = NetworkDevice::new();
+    let connect = |url: &str| {
+        device
+            .create_websocket(url)
+            .expect("the test gives valid URLs")
+    };
+    match scenario.as_str() {
+        // Text and binary round trip, then a guest-initiated close with a code
+        // and reason; the state is printed at every step.
+        "echo" => {
+            let ws = connect(&urls[0]);
+            println!("created state={}", state(&ws));
+            report("send-while-connecting", ws.send_text("too early"));
+            log_events(&ws, "push");
+            let received = Rc::new(RefCell::new(0));
+            ws.on_open(|ws| {
+                println!("push {} open state={}", ws.id(), state(ws));
+                report("send-text", ws.send_text("hello"));
+                report("send-binary", ws.send_binary(&[0, 1, 2, 255]));
+            });
+            ws.on_message(move |ws, message| {
+                println!(
+                    "push {} message {} state={}",
+                    ws.id(),
+                    describe_message(&message),
+                    state(ws)
+                );
+                *received.borrow_mut() += 1;
+                if *received.borrow() == 2 {
+                    report("close", ws.close_with(3001, "bye now"));
+                    println!("after-close state={}", state(ws));
+                    report("send-while-closing", ws.send_text("too late"));
+                    report("close-again", ws.close_with(1000, ""));
+                }
+            });
+            ws.on_close(|ws, info| {
+                println!(
+                    "push {} close {} state={}",
+                    ws.id(),
+                    describe_close(&info),
+                    state(ws)
+                );
+                report("send-after-close", ws.send_text("much too late"));
+            });
+        }
+        // Bad arguments: each is a typed error and creates no socket.
+        "bad-input" => {
+            for url in [
+                "ws://example.com/#fragment",
+                "ftp://example.com/",
+                "/relative",
+                "ws://",
+            ] {
+                report(&format!("create {url}"), device.create_websocket(url));
+            }
+            let ws = connect(&urls[0]);
+            ws.on_open(|ws| {
+                report("close-code-1001", ws.close_with(1001, ""));
+                report("close-code-2999", ws.close_with(2999, ""));
+                report("close-code-5000", ws.close_with(5000, ""));
+                report("reason-124-bytes", ws.close_with(1000, &"é".repeat(62)));
+                println!("state-after-bad-closes={}", state(ws));
+                report("close", ws.close_with(1000, &"a".repeat(123)));
+            });
+            ws.on_close(|_, info| println!("closed {}", describe_close(&info)));
+        }
+        // Only observes: the server decides how the connection ends.
+        "observe" => {
+            for url in urls {
+                log_events(&connect(url), "push");
+            }
+        }
+        // Sends a message on open, then observes.
+        "greet" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            ws.on_open(|ws| {
+                println!("push {} open state={}", ws.id(), state(ws));
+                report("send", ws.send_text("hello"));
+            });
+        }
+        // Destroys the socket as soon as it opens, then tries to use it.
+        "destroy" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            let keep = ws.clone();
+            ws.on_open(move |ws| {
+                println!("push {} open state={}", ws.id(), state(ws));
+                report("send", ws.send_text("before destroy"));
+                keep.clone().destroy();
+                println!("destroyed state={}", state(ws));
+                report("send-after-destroy", ws.send_text("after destroy"));
+            });
+        }
+        // Pull mode: the guest runs its own loop with `wait` and `update`.
+        "pull" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "pull");
+            ws.on_open(|ws| {
+                println!("pull {} open state={}", ws.id(), state(ws));
+                report("send", ws.send_text("pulled"));
+            });
+            ws.on_message(|ws, message| {
+                println!("pull {} message {}", ws.id(), describe_message(&message));
+                report("close", ws.close_with(1000, "done"));
+            });
+            let closed = Rc::new(RefCell::new(false));
+            let seen = closed.clone();
+            ws.on_close(move |ws, info| {
+                println!("pull {} close {}", ws.id(), describe_close(&info));
+                *seen.borrow_mut() = true;
+            });
+            let mut rounds = 0;
+            while !*closed.borrow() {
+                device.wait();
+                let delivered = device.update();
+                assert!(delivered > 0, "wait returned with nothing to deliver");
+                rounds += 1;
+            }
+            println!(
+                "pull done after {rounds} rounds, {} pending",
+                device.update()
+            );
+        }
+        // Blocks on the socket's own pollable before each update.
+        "pollable" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "pull");
+            ws.on_open(|ws| {
+                println!("pull {} open", ws.id());
+                report("send", ws.send_binary(b"poll me"));
+            });
+            ws.on_message(|ws, message| {
+                println!("pull {} message {}", ws.id(), describe_message(&message));
+                report("close", ws.close());
+            });
+            while ws.ready_state() != ReadyState::Closed || device.update() > 0 {
+                let pollable = ws.subscribe().expect("not destroyed");
+                println!("ready-before-block={}", pollable.ready());
+                pollable.block();
+                println!("ready-after-block={}", pollable.ready());
+                drop(pollable);
+                device.update();
+            }
+        }
+        // Several sockets on one device, each sending numbered messages.
+        "many" => {
+            let per_socket = 5;
+            for url in urls {
+                let ws = connect(url);
+                log_events(&ws, "push");
+                ws.on_open(move |ws| {
+                    for n in 1..=per_socket {
+                        report(
+                            "send",
+                            ws.send_text(&format!("socket {} message {n}", ws.id())),
+                        );
+                    }
+                });
+                let received = Rc::new(RefCell::new(0));
+                ws.on_message(move |ws, message| {
+                    println!("push {} message {}", ws.id(), describe_message(&message));
+                    *received.borrow_mut() += 1;
+                    if *received.borrow() == per_socket {
+                        report("close", ws.close_with(1000, ""));
+                    }
+                });
+            }
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}

@@ -1,0 +1,258 @@
+//! Shared test harness: real guest components in the real host, against real
+//! WebSocket servers on 127.0.0.1.
+
+#![allow(dead_code)] // Each test file uses its own part of the harness.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use wasmtime::component::Component;
+use wasmtime_wasi::WasiCtx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wit_websocket_host::runner::{GuestRunner, GuestState};
+use wit_websocket_host::{BUILT_GUESTS_DIR, Stats, WebSocketCtx};
+
+/// How long one guest run may take before the test fails instead of hanging.
+const RUN_LIMIT: Duration = Duration::from_secs(30);
+
+/// What a guest run produced.
+#[derive(Debug)]
+pub struct GuestRun {
+    pub status: i32,
+    pub stdout: Vec<String>,
+    pub stats: Stats,
+}
+
+impl GuestRun {
+    /// The lines starting with `prefix`.
+    pub fn lines_starting(&self, prefix: &str) -> Vec<&str> {
+        self.stdout
+            .iter()
+            .map(String::as_str)
+            .filter(|line| line.starts_with(prefix))
+            .collect()
+    }
+
+    /// The one line starting with `prefix`; panics with the whole output otherwise.
+    pub fn line(&self, prefix: &str) -> &str {
+        match self.lines_starting(prefix).as_slice() {
+            [line] => line,
+            found => panic!(
+                "expected one line starting {prefix:?}, found {found:?} in {:#?}",
+                self.stdout
+            ),
+        }
+    }
+}
+
+fn runner() -> &'static GuestRunner {
+    static RUNNER: OnceLock<GuestRunner> = OnceLock::new();
+    RUNNER.get_or_init(|| GuestRunner::new().expect("a default engine and linker"))
+}
+
+/// The compiled component of a workspace guest package, compiled once per test binary.
+pub fn component(name: &str) -> Component {
+    static COMPONENTS: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap();
+    components
+        .entry(name.to_string())
+        .or_insert_with(|| {
+            let path = format!("{BUILT_GUESTS_DIR}/{name}.wasm");
+            runner()
+                .load_file(path.as_ref())
+                .expect("the build script built the guests")
+        })
+        .clone()
+}
+
+/// Runs guest `name` with `args` (argv[1..]) the way the CLI does: `run`,
+/// then dispatch until no socket is live. Captures its stdout.
+pub async fn run_guest(name: &str, args: &[&str]) -> GuestRun {
+    let component = component(name);
+    let stdout = MemoryOutputPipe::new(1 << 20);
+    let mut argv = vec![name];
+    argv.extend_from_slice(args);
+    let wasi = WasiCtx::builder()
+        .args(&argv)
+        .stdout(stdout.clone())
+        .inherit_stderr()
+        .build();
+    let state = GuestState::new(wasi, WebSocketCtx::default());
+    let mut guest = runner()
+        .instantiate(&component, state)
+        .await
+        .expect("instantiates");
+    let run = async {
+        let status = guest.run().await.expect("run does not trap");
+        if status == 0 {
+            guest
+                .dispatch_until_idle()
+                .await
+                .expect("callbacks do not trap");
+        }
+        status
+    };
+    let status = tokio::time::timeout(RUN_LIMIT, run)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "the guest did not finish within {RUN_LIMIT:?}; its output: {}",
+                String::from_utf8_lossy(&stdout.contents())
+            )
+        });
+    let stats = guest.state().websockets().stats().clone();
+    let stdout = String::from_utf8_lossy(&stdout.contents())
+        .lines()
+        .map(str::to_string)
+        .collect();
+    GuestRun {
+        status,
+        stdout,
+        stats,
+    }
+}
+
+/// Runs the probe test guest with a scenario and URLs.
+pub async fn probe(scenario: &str, urls: &[&str]) -> GuestRun {
+    let mut args = vec![scenario];
+    args.extend_from_slice(urls);
+    run_guest("probe", &args).await
+}
+
+/// What a test server saw, one line per observation.
+#[derive(Clone, Default)]
+pub struct Journal(Arc<Mutex<Vec<String>>>);
+
+impl Journal {
+    pub fn record(&self, line: impl Into<String>) {
+        self.0.lock().unwrap().push(line.into());
+    }
+
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits (bounded) until a line starting with `prefix` is recorded.
+    pub async fn wait_for(&self, prefix: &str) -> String {
+        for _ in 0..200 {
+            if let Some(line) = self.lines().into_iter().find(|l| l.starts_with(prefix)) {
+                return line;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "the server never recorded {prefix:?}; it recorded {:?}",
+            self.lines()
+        )
+    }
+}
+
+/// A WebSocket server on 127.0.0.1 whose every connection runs `behaviour`.
+pub struct TestServer {
+    pub address: SocketAddr,
+    pub journal: Journal,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.address)
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+pub type ServerSocket = WebSocketStream<TcpStream>;
+
+/// Starts a server whose connections complete the WebSocket handshake and
+/// then run `behaviour`.
+pub async fn serve<F, Fut>(behaviour: F) -> TestServer
+where
+    F: Fn(ServerSocket, Journal) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let behaviour = Arc::new(behaviour);
+    serve_tcp(move |tcp, journal| {
+        let behaviour = behaviour.clone();
+        async move {
+            match tokio_tungstenite::accept_async(tcp).await {
+                Ok(ws) => behaviour(ws, journal).await,
+                Err(error) => journal.record(format!("handshake-failed {error}")),
+            }
+        }
+    })
+    .await
+}
+
+/// Echoes messages, journaling each one and the close frame it receives.
+pub async fn echo_journaling(mut ws: ServerSocket, journal: Journal) {
+    while let Some(frame) = ws.next().await {
+        match frame {
+            Ok(Message::Text(text)) => {
+                journal.record(format!("text {text}"));
+                if futures_util::SinkExt::send(&mut ws, Message::Text(text))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(Message::Binary(bytes)) => {
+                journal.record(format!("binary {:?}", bytes.as_ref()));
+                if futures_util::SinkExt::send(&mut ws, Message::Binary(bytes))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            Ok(Message::Close(frame)) => match frame {
+                Some(frame) => {
+                    journal.record(format!("close {} {}", u16::from(frame.code), frame.reason))
+                }
+                None => journal.record("close none"),
+            },
+            Ok(_) => {}
+            Err(error) => {
+                journal.record(format!("error {error}"));
+                break;
+            }
+        }
+    }
+    journal.record("ended");
+}
+
+/// Starts a plain TCP server on 127.0.0.1 whose connections run `behaviour`.
+pub async fn serve_tcp<F, Fut>(behaviour: F) -> TestServer
+where
+    F: Fn(TcpStream, Journal) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind on loopback");
+    let address = listener.local_addr().unwrap();
+    let journal = Journal::default();
+    let recorder = journal.clone();
+    let accept_loop = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            tokio::spawn(behaviour(tcp, recorder.clone()));
+        }
+    });
+    TestServer {
+        address,
+        journal,
+        accept_loop,
+    }
+}

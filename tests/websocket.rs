@@ -1,0 +1,283 @@
+//! The WebSocket API end to end: the probe guest component in the real host,
+//! against real servers on 127.0.0.1.
+
+mod support;
+
+use futures_util::StreamExt;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use support::{Journal, ServerSocket, echo_journaling, probe, serve, serve_tcp};
+
+#[tokio::test]
+async fn text_and_binary_echo_then_guest_close_with_code_and_reason() {
+    let server = serve(echo_journaling).await;
+    let run = probe("echo", &[&server.url()]).await;
+    assert_eq!(run.status, 0);
+    assert_eq!(
+        run.stdout,
+        [
+            "created state=connecting",
+            "send-while-connecting err invalid-state cannot send while the socket is connecting: wait for the open event",
+            "push 1 open state=open",
+            "send-text ok",
+            "send-binary ok",
+            "push 1 message text hello state=open",
+            "push 1 message binary [0, 1, 2, 255] state=open",
+            "close ok",
+            "after-close state=closing",
+            "send-while-closing err invalid-state cannot send after the socket started closing",
+            "close-again ok",
+            "push 1 close 3001 clean=true reason=bye now state=closed",
+            "send-after-close err invalid-state cannot send after the socket started closing",
+        ]
+    );
+    server.journal.wait_for("ended").await;
+    assert_eq!(
+        server.journal.lines(),
+        [
+            "text hello",
+            "binary [0, 1, 2, 255]",
+            "close 3001 bye now",
+            "ended"
+        ]
+    );
+    assert_eq!(
+        (run.stats.messages_sent, run.stats.messages_received),
+        (2, 2)
+    );
+}
+
+#[tokio::test]
+async fn bad_urls_and_close_arguments_are_typed_errors() {
+    let server = serve(echo_journaling).await;
+    let run = probe("bad-input", &[&server.url()]).await;
+    assert_eq!(run.status, 0);
+    for url in [
+        "ws://example.com/#fragment",
+        "ftp://example.com/",
+        "/relative",
+        "ws://",
+    ] {
+        let line = run.line(&format!("create {url} "));
+        assert!(
+            line.starts_with(&format!("create {url} err invalid-url")),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        run.line("close-code-1001"),
+        "close-code-1001 err invalid-close-code 1001"
+    );
+    assert_eq!(
+        run.line("close-code-2999"),
+        "close-code-2999 err invalid-close-code 2999"
+    );
+    assert_eq!(
+        run.line("close-code-5000"),
+        "close-code-5000 err invalid-close-code 5000"
+    );
+    assert_eq!(
+        run.line("reason-124-bytes"),
+        "reason-124-bytes err reason-too-long 124"
+    );
+    assert_eq!(
+        run.line("state-after-bad-closes"),
+        "state-after-bad-closes=open"
+    );
+    assert_eq!(
+        run.line("closed "),
+        format!("closed 1000 clean=true reason={}", "a".repeat(123))
+    );
+    // Only the one valid URL made a connection.
+    assert_eq!(run.stats.last_close.as_ref().map(|c| c.code), Some(1000));
+}
+
+#[tokio::test]
+async fn server_close_reports_code_and_reason() {
+    let server = serve(|mut ws: ServerSocket, _| async move {
+        let frame = CloseFrame {
+            code: CloseCode::from(4000),
+            reason: "server says bye".into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "push 1 open state=open",
+            "push 1 close 4000 clean=true reason=server says bye state=closed"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn server_close_without_code_reports_1005() {
+    let server = serve(|mut ws: ServerSocket, _| async move {
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1005 clean=true reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn refused_connection_reports_error_then_abnormal_close() {
+    // A port that was free a moment ago: nothing listens there.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("ws://{}/", listener.local_addr().unwrap());
+    drop(listener);
+    let run = probe("observe", &[&url]).await;
+    assert_eq!(run.stdout.len(), 2, "{:#?}", run.stdout);
+    assert!(
+        run.stdout[0].starts_with("push 1 error connection-refused"),
+        "{}",
+        run.stdout[0]
+    );
+    assert!(run.stdout[0].ends_with("state=closed"), "{}", run.stdout[0]);
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn server_dropping_tcp_reports_error_then_abnormal_close() {
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        if let Some(Ok(message)) = ws.next().await {
+            journal.record(format!("got {message}"));
+        }
+        // Dropping the stream closes TCP with no close frame.
+    })
+    .await;
+    let run = probe("greet", &[&server.url()]).await;
+    assert_eq!(run.stdout[..2], ["push 1 open state=open", "send ok"]);
+    assert!(
+        run.stdout[2].starts_with("push 1 error io "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[3],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    assert_eq!(run.stdout.len(), 4);
+    assert_eq!(server.journal.lines(), ["got hello"]);
+}
+
+#[tokio::test]
+async fn handshake_rejected_by_http_status_is_visible_to_the_guest() {
+    let server = serve_tcp(|mut tcp, _| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut request = [0u8; 2048];
+        let _ = tcp.read(&mut request).await;
+        let _ = tcp
+            .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+            .await;
+    })
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    assert!(
+        run.stdout[0].starts_with("push 1 error handshake-rejected 403 "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn destroy_while_open_closes_with_1001_and_delivers_nothing_more() {
+    let server = serve(echo_journaling).await;
+    let run = probe("destroy", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "push 1 open state=open",
+            "send ok",
+            "destroyed state=closed",
+            "send-after-destroy err invalid-state the socket was destroyed",
+        ]
+    );
+    server.journal.wait_for("ended").await;
+    assert_eq!(
+        server.journal.lines(),
+        ["text before destroy", "close 1001 ", "ended"]
+    );
+    assert_eq!(
+        run.stats.messages_received, 0,
+        "the echo came after destroy"
+    );
+}
+
+#[tokio::test]
+async fn pull_mode_delivers_events_through_update() {
+    let server = serve(echo_journaling).await;
+    let run = probe("pull", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "pull 1 open state=open",
+            "send ok",
+            "pull 1 message text pulled",
+            "close ok",
+            "pull 1 close 1000 clean=true reason=done",
+            "pull done after 3 rounds, 0 pending",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn guest_blocking_on_the_socket_pollable_wakes_for_each_event() {
+    let server = serve(echo_journaling).await;
+    let run = probe("pollable", &[&server.url()]).await;
+    let events: Vec<_> = run.lines_starting("pull ");
+    assert_eq!(
+        events,
+        [
+            "pull 1 open",
+            "pull 1 message binary [112, 111, 108, 108, 32, 109, 101]",
+            "pull 1 close 1005 clean=true reason= state=closed"
+        ]
+    );
+    // Every block ended with the pollable ready.
+    assert!(!run.lines_starting("ready-after-block=").is_empty());
+    assert!(
+        run.lines_starting("ready-after-block=")
+            .iter()
+            .all(|l| l.ends_with("true"))
+    );
+}
+
+#[tokio::test]
+async fn several_sockets_on_one_device_keep_per_socket_order() {
+    let server = serve(echo_journaling).await;
+    let url = server.url();
+    let run = probe("many", &[&url, &url, &url]).await;
+    assert_eq!(run.status, 0);
+    for id in 1..=3 {
+        let events: Vec<_> = run
+            .stdout
+            .iter()
+            .filter(|line| line.starts_with(&format!("push {id} ")))
+            .cloned()
+            .collect();
+        let mut expected: Vec<String> = (1..=5)
+            .map(|n| format!("push {id} message text socket {id} message {n}"))
+            .collect();
+        expected.push(format!(
+            "push {id} close 1000 clean=true reason= state=closed"
+        ));
+        assert_eq!(events, expected);
+    }
+    assert_eq!(run.stats.messages_received, 15);
+}
