@@ -38,6 +38,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -333,6 +335,8 @@ impl WebSocket {
     }
 }
 
+// The type is generated, so it cannot carry a derive of ours.
+#[allow(clippy::derivable_impls)]
 impl Default for ConnectOptions {
     fn default() -> Self {
         Self {

@@ -40,6 +40,9 @@
 //! [`runner::GuestRunner`] does the whole job (WASI, instantiation, `run`,
 //! dispatch) for hosts that want the CLI's behaviour.
 
+#![warn(missing_docs)]
+
+#[allow(missing_docs)] // Generated: the docs are in the WIT.
 pub mod bindings;
 pub mod config;
 pub mod device;

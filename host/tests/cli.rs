@@ -1,0 +1,81 @@
+//! The `wit-websocket` binary, as a user runs it.
+
+use std::process::Command;
+
+use wit_websocket_host::BUILT_GUESTS_DIR;
+use wit_websocket_host::echo_server::EchoServer;
+
+fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_wit-websocket"))
+}
+
+#[test]
+fn demo_prints_the_conversation_and_the_summary_line() {
+    let output = cli().args(["demo", "--count", "4"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for n in 1..=4 {
+        assert!(
+            stdout.contains(&format!("echoed: message {n} of 4\n")),
+            "{stdout}"
+        );
+    }
+    assert_eq!(
+        stdout.lines().last(),
+        Some("demo: 4 sent, 4 echoed, closed 1000"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_executes_a_guest_against_a_server_and_exits_with_its_status() {
+    let server = EchoServer::start().await.unwrap();
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        cli()
+            .args(["run", &echo, "--", &url, "2"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("echoed: message 2 of 2\n"), "{stdout}");
+    assert!(
+        stdout.contains("closed: code 1000 reason \"done\" clean true"),
+        "{stdout}"
+    );
+
+    // The guest's failure is the CLI's. (WASI 0.2's `exit` carries only
+    // success or failure, so the guest's `exit(2)` arrives as 1.)
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let output = cli().args(["run", &echo]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "echo with no URL fails");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: echo URL"));
+}
+
+#[test]
+fn run_reports_a_missing_component_clearly() {
+    let output = cli().args(["run", "no-such-app.wasm"]).output().unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("no-such-app.wasm"), "{stderr}");
+}
+
+#[test]
+fn every_command_has_help() {
+    for args in [&["--help"][..], &["run", "--help"], &["demo", "--help"]] {
+        let output = cli().args(args).output().unwrap();
+        assert!(output.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("Usage:"),
+            "{args:?}"
+        );
+    }
+}
