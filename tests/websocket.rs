@@ -281,3 +281,47 @@ async fn several_sockets_on_one_device_keep_per_socket_order() {
     }
     assert_eq!(run.stats.messages_received, 15);
 }
+
+#[tokio::test]
+async fn close_while_connecting_fails_the_connection() {
+    let server = serve(echo_journaling).await;
+    let run = probe("close-while-connecting", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "close ok",
+            "after-close state=closing",
+            "push 1 error invalid-state the socket was closed before the connection was established state=closed",
+            "push 1 close 1006 clean=false reason= state=closed",
+        ]
+    );
+}
+
+#[test]
+fn guest_components_import_network_and_export_handler() {
+    for guest in ["echo", "probe"] {
+        let component = support::component(guest);
+        let ty = component.component_type();
+        let engine = wasmtime::Engine::default();
+        let imports: Vec<_> = ty
+            .imports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        let exports: Vec<_> = ty
+            .exports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
+        assert!(
+            imports.contains(&"wit-websocket:client/network@0.1.0".to_string()),
+            "{guest}: {imports:?}"
+        );
+        assert!(
+            exports.contains(&"wit-websocket:client/handler@0.1.0".to_string()),
+            "{guest}: {exports:?}"
+        );
+        assert!(
+            exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2.")),
+            "{guest}: {exports:?}"
+        );
+    }
+}

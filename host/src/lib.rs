@@ -58,6 +58,7 @@ use std::sync::Arc;
 use std::sync::Weak;
 
 use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
 pub use config::WebSocketConfig;
@@ -79,6 +80,9 @@ pub struct WebSocketCtx {
     socket_reps: HashMap<u64, u32>,
     /// Sockets created and neither destroyed nor past their `close` event.
     live_sockets: usize,
+    /// The sockets' I/O tasks, so a host can let closing handshakes finish
+    /// before it exits (see [`WebSocketCtx::tasks`]).
+    tasks: TaskTracker,
     stats: Stats,
 }
 
@@ -109,6 +113,7 @@ impl WebSocketCtx {
             next_socket_id: 1,
             socket_reps: HashMap::new(),
             live_sockets: 0,
+            tasks: TaskTracker::new(),
             stats: Stats::default(),
         }
     }
@@ -122,6 +127,14 @@ impl WebSocketCtx {
     /// and whose `close` event has not been delivered yet.
     pub fn live_sockets(&self) -> usize {
         self.live_sockets
+    }
+
+    /// The I/O tasks of this guest's sockets. A task ends once its
+    /// connection is closed; a destroyed socket's task first sends its 1001
+    /// close frame (bounded by [`WebSocketConfig::close_timeout`]). To let
+    /// them finish after dropping the store: `tasks.close(); tasks.wait().await`.
+    pub fn tasks(&self) -> TaskTracker {
+        self.tasks.clone()
     }
 
     /// The counters so far.

@@ -76,7 +76,9 @@ async fn run_guest(
     if status == 0 {
         guest.dispatch_until_idle().await?;
     }
-    Ok((status, guest.state().websockets().stats().clone()))
+    let stats = guest.state().websockets().stats().clone();
+    guest.shutdown().await;
+    Ok((status, stats))
 }
 
 async fn run(app: PathBuf, args: Vec<String>) -> wasmtime::Result<i32> {

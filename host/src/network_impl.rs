@@ -53,7 +53,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         }
         let id = self.ctx.next_socket_id;
         self.ctx.next_socket_id += 1;
-        let socket = WebSocket::connect(id, target, options, config, queue);
+        let socket = WebSocket::connect(id, target, options, config, queue, &self.ctx.tasks);
         let resource = self.table.push(socket)?;
         self.ctx.socket_reps.insert(id, resource.rep());
         self.ctx.live_sockets += 1;

@@ -153,6 +153,19 @@ impl RunningGuest {
         dispatch::dispatch_pending(&mut self.store, self.app.wit_websocket_client_handler()).await
     }
 
+    /// Ends the guest: drops its instance, which closes its remaining
+    /// sockets with 1001, and waits (bounded by the close timeout) for their
+    /// closing handshakes, so a process can exit without cutting them off.
+    pub async fn shutdown(self) {
+        let websockets = self.store.data().websockets();
+        let tasks = websockets.tasks();
+        let limit = websockets.config().close_timeout;
+        drop(self.store);
+        tasks.close();
+        // Past the limit the tasks are cut off; nothing is left to report to.
+        let _ = tokio::time::timeout(limit, tasks.wait()).await;
+    }
+
     /// The guest's store data.
     pub fn state(&self) -> &GuestState {
         self.store.data()

@@ -22,6 +22,7 @@ use tokio_tungstenite::tungstenite::{
     http::{HeaderName, HeaderValue},
     protocol::{CloseFrame, WebSocketConfig as WireConfig, frame::coding::CloseCode},
 };
+use tokio_util::task::TaskTracker;
 
 use crate::bindings::{
     CloseInfo, ConnectOptions, ErrorCode, EventKind, HandshakeRejection, Message, ReadyState,
@@ -147,6 +148,7 @@ impl WebSocket {
         options: ConnectOptions,
         config: &WebSocketConfig,
         queue: Arc<EventQueue>,
+        tasks: &TaskTracker,
     ) -> Self {
         let shared = Arc::new(SocketShared {
             id,
@@ -175,7 +177,7 @@ impl WebSocket {
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_frame_size));
         let url = target.url.to_string();
-        tokio::spawn(task.run(target, options, wire_config, connect_timeout));
+        tasks.spawn(task.run(target, options, wire_config, connect_timeout));
         Self {
             shared,
             url,

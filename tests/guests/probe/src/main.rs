@@ -164,6 +164,13 @@ fn main() {
                 log_events(&connect(url), "push");
             }
         }
+        // Closes at once, while the socket is still connecting.
+        "close-while-connecting" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            report("close", ws.close_with(1000, "never mind"));
+            println!("after-close state={}", state(&ws));
+        }
         // Sends a message on open, then observes.
         "greet" => {
             let ws = connect(&urls[0]);
