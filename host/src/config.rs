@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
+
 /// What a guest may do with its WebSockets. Each field documents its default
 /// and why.
 #[derive(Debug, Clone)]
@@ -22,6 +24,9 @@ pub struct WebSocketConfig {
     /// destroyed socket to close) before dropping the TCP connection.
     /// Default 5 s: long enough for a slow peer, short enough not to leak.
     pub close_timeout: Duration,
+    /// Certificate authorities trusted for `wss://` besides the webpki roots
+    /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`].
+    pub extra_root_certificates: Vec<CertificateDer<'static>>,
 }
 
 impl Default for WebSocketConfig {
@@ -32,6 +37,7 @@ impl Default for WebSocketConfig {
             max_frame_size: 16 << 20,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            extra_root_certificates: Vec::new(),
         }
     }
 }

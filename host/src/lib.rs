@@ -52,6 +52,7 @@ mod network_impl;
 pub mod rules;
 pub mod runner;
 pub mod socket;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -83,6 +84,8 @@ pub struct WebSocketCtx {
     /// The sockets' I/O tasks, so a host can let closing handshakes finish
     /// before it exits (see [`WebSocketCtx::tasks`]).
     tasks: TaskTracker,
+    /// Built at the first `wss://` connection, then shared by all.
+    tls: Option<Arc<rustls::ClientConfig>>,
     stats: Stats,
 }
 
@@ -114,6 +117,7 @@ impl WebSocketCtx {
             socket_reps: HashMap::new(),
             live_sockets: 0,
             tasks: TaskTracker::new(),
+            tls: None,
             stats: Stats::default(),
         }
     }
@@ -127,6 +131,16 @@ impl WebSocketCtx {
     /// and whose `close` event has not been delivered yet.
     pub fn live_sockets(&self) -> usize {
         self.live_sockets
+    }
+
+    /// The TLS client configuration, built on first use.
+    pub(crate) fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, bindings::ErrorCode> {
+        if let Some(config) = &self.tls {
+            return Ok(config.clone());
+        }
+        let config = tls::client_config(&self.config.extra_root_certificates)?;
+        self.tls = Some(config.clone());
+        Ok(config)
     }
 
     /// The I/O tasks of this guest's sockets. A task ends once its

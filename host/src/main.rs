@@ -8,7 +8,7 @@ use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wit_websocket_host::echo_server::EchoServer;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
-use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketCtx};
+use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketConfig, WebSocketCtx};
 
 /// The echo example, compiled by the build script, for `demo`.
 const ECHO_GUEST: &[u8] = include_bytes!(concat!(env!("WIT_WEBSOCKET_GUESTS_DIR"), "/echo.wasm"));
@@ -31,6 +31,10 @@ enum Command {
     Run {
         /// The component (built for the wit-websocket:client/app world).
         app: PathBuf,
+        /// Also trust the CA certificates in this PEM file for wss://
+        /// (besides the webpki roots). Repeatable.
+        #[arg(long = "ca-file", value_name = "PEM")]
+        ca_files: Vec<PathBuf>,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -48,7 +52,11 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::Run { app, args } => run(app, args).await,
+        Command::Run {
+            app,
+            ca_files,
+            args,
+        } => run(app, ca_files, args).await,
         Command::Demo { count } => demo(count).await,
     };
     match outcome {
@@ -67,9 +75,10 @@ async fn run_guest(
     runner: &GuestRunner,
     component: &Component,
     argv: &[String],
+    config: WebSocketConfig,
 ) -> wasmtime::Result<(i32, wit_websocket_host::Stats)> {
     let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
-    let state = GuestState::new(wasi, WebSocketCtx::default());
+    let state = GuestState::new(wasi, WebSocketCtx::new(config));
     let mut guest = runner.instantiate(component, state).await?;
     let status = guest.run().await?;
     // A guest that exited early (or failed) gets no more callbacks.
@@ -81,12 +90,18 @@ async fn run_guest(
     Ok((status, stats))
 }
 
-async fn run(app: PathBuf, args: Vec<String>) -> wasmtime::Result<i32> {
+async fn run(app: PathBuf, ca_files: Vec<PathBuf>, args: Vec<String>) -> wasmtime::Result<i32> {
+    let mut config = WebSocketConfig::default();
+    for file in &ca_files {
+        config
+            .extra_root_certificates
+            .extend(wit_websocket_host::tls::load_ca_file(file)?);
+    }
     let runner = GuestRunner::new()?;
     let component = runner.load_file(&app)?;
     let mut argv = vec![app.display().to_string()];
     argv.extend(args);
-    Ok(run_guest(&runner, &component, &argv).await?.0)
+    Ok(run_guest(&runner, &component, &argv, config).await?.0)
 }
 
 async fn demo(count: u32) -> wasmtime::Result<i32> {
@@ -99,7 +114,7 @@ async fn demo(count: u32) -> wasmtime::Result<i32> {
         server.url(),
         count.to_string(),
     ];
-    let (status, stats) = run_guest(&runner, &component, &argv).await?;
+    let (status, stats) = run_guest(&runner, &component, &argv, WebSocketConfig::default()).await?;
     let closed = stats
         .last_close
         .map_or_else(|| "never".to_string(), |info| info.code.to_string());

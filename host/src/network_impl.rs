@@ -51,9 +51,17 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
                 config.max_sockets
             ))));
         }
+        let tls = match target.tls {
+            true => match self.ctx.tls_config() {
+                Ok(config) => Some(config),
+                Err(error) => return Ok(Err(error)),
+            },
+            false => None,
+        };
+        let config = &self.ctx.config;
         let id = self.ctx.next_socket_id;
         self.ctx.next_socket_id += 1;
-        let socket = WebSocket::connect(id, target, options, config, queue, &self.ctx.tasks);
+        let socket = WebSocket::connect(id, target, tls, options, config, queue, &self.ctx.tasks);
         let resource = self.table.push(socket)?;
         self.ctx.socket_reps.insert(id, resource.rep());
         self.ctx.live_sockets += 1;

@@ -14,7 +14,6 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::{
     self, Message as WireMessage,
     client::IntoClientRequest,
@@ -22,6 +21,7 @@ use tokio_tungstenite::tungstenite::{
     http::{HeaderName, HeaderValue},
     protocol::{CloseFrame, WebSocketConfig as WireConfig, frame::coding::CloseCode},
 };
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::task::TaskTracker;
 
 use crate::bindings::{
@@ -145,6 +145,7 @@ impl WebSocket {
     pub(crate) fn connect(
         id: u64,
         target: Target,
+        tls: Option<Arc<rustls::ClientConfig>>,
         options: ConnectOptions,
         config: &WebSocketConfig,
         queue: Arc<EventQueue>,
@@ -168,6 +169,10 @@ impl WebSocket {
             shared: shared.clone(),
             commands: receiver,
             close_timeout: config.close_timeout,
+            keepalive: options
+                .keepalive_interval_ms
+                .filter(|&ms| ms > 0)
+                .map(|ms| Duration::from_millis(ms.into())),
         };
         let connect_timeout = options
             .connect_timeout_ms
@@ -177,7 +182,7 @@ impl WebSocket {
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_frame_size));
         let url = target.url.to_string();
-        tasks.spawn(task.run(target, options, wire_config, connect_timeout));
+        tasks.spawn(task.run(target, tls, options, wire_config, connect_timeout));
         Self {
             shared,
             url,
@@ -304,7 +309,7 @@ impl wasmtime_wasi_io::poll::Pollable for WebSocket {
     }
 }
 
-type Stream = WebSocketStream<TcpStream>;
+type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// How a connection ended, for the close event.
 enum Ending {
@@ -321,19 +326,21 @@ struct SocketTask {
     shared: Arc<SocketShared>,
     commands: mpsc::UnboundedReceiver<Command>,
     close_timeout: Duration,
+    keepalive: Option<Duration>,
 }
 
 impl SocketTask {
     async fn run(
         mut self,
         target: Target,
+        tls: Option<Arc<rustls::ClientConfig>>,
         options: ConnectOptions,
         wire_config: WireConfig,
         connect_timeout: Duration,
     ) {
         let connecting = tokio::time::timeout(
             connect_timeout,
-            open_connection(&target, &options, wire_config),
+            open_connection(&target, tls, &options, wire_config),
         );
         let ending = tokio::select! {
             connected = connecting => match connected {
@@ -390,8 +397,13 @@ impl SocketTask {
         let mut received_close: Option<Option<CloseFrame>> = None;
         // Set when the closing handshake started; the peer must finish by then.
         let mut close_deadline: Option<Instant> = None;
+        let mut keepalive = self.keepalive.map(Keepalive::new);
         loop {
-            let deadline = close_deadline;
+            let timer = match (close_deadline, &keepalive) {
+                (Some(deadline), _) => Some(deadline),
+                (None, Some(keepalive)) => Some(keepalive.deadline()),
+                (None, None) => None,
+            };
             tokio::select! {
                 command = self.commands.recv(), if close_deadline.is_none() => match command {
                     Some(Command::Send(message, len)) => {
@@ -423,48 +435,105 @@ impl SocketTask {
                         return Ending::Destroyed;
                     }
                 },
-                incoming = stream.next() => match incoming {
-                    Some(Ok(WireMessage::Text(text))) => {
-                        self.shared.queue.push(&self.shared, EventKind::Message(Message::Text(text.as_str().to_string())));
+                incoming = stream.next() => {
+                    if let Some(keepalive) = &mut keepalive {
+                        keepalive.heard();
                     }
-                    Some(Ok(WireMessage::Binary(bytes))) => {
-                        self.shared.queue.push(&self.shared, EventKind::Message(Message::Binary(bytes.into())));
-                    }
-                    Some(Ok(WireMessage::Close(frame))) => {
-                        // tungstenite answers the peer's close frame itself;
-                        // the connection ends when the peer drops TCP.
-                        received_close = Some(frame);
-                        close_deadline.get_or_insert(Instant::now() + self.close_timeout);
-                    }
-                    Some(Ok(WireMessage::Ping(_) | WireMessage::Pong(_) | WireMessage::Frame(_))) => {}
-                    Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
-                        return match received_close {
-                            Some(frame) => Ending::Clean(frame),
-                            None => Ending::Failed(ErrorCode::Io(
-                                "the connection ended without a closing handshake".to_string(),
-                            )),
-                        };
-                    }
-                    Some(Err(error)) => {
-                        if let Some(frame) = received_close.take() && is_late_close_error(&error) {
-                            return Ending::Clean(frame);
+                    match incoming {
+                        Some(Ok(WireMessage::Text(text))) => {
+                            self.shared.queue.push(&self.shared, EventKind::Message(Message::Text(text.as_str().to_string())));
                         }
-                        return Ending::Failed(wire_error(error));
+                        Some(Ok(WireMessage::Binary(bytes))) => {
+                            self.shared.queue.push(&self.shared, EventKind::Message(Message::Binary(bytes.into())));
+                        }
+                        Some(Ok(WireMessage::Close(frame))) => {
+                            // tungstenite answers the peer's close frame itself;
+                            // the connection ends when the peer drops TCP.
+                            received_close = Some(frame);
+                            close_deadline.get_or_insert(Instant::now() + self.close_timeout);
+                        }
+                        // tungstenite answers pings itself.
+                        Some(Ok(WireMessage::Ping(_) | WireMessage::Pong(_) | WireMessage::Frame(_))) => {}
+                        Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
+                            return match received_close {
+                                Some(frame) => Ending::Clean(frame),
+                                None => Ending::Failed(ErrorCode::Io(
+                                    "the connection ended without a closing handshake".to_string(),
+                                )),
+                            };
+                        }
+                        Some(Err(error)) => {
+                            if let Some(frame) = received_close.take() && is_late_close_error(&error) {
+                                return Ending::Clean(frame);
+                            }
+                            return Ending::Failed(wire_error(error));
+                        }
                     }
                 },
-                () = sleep_until(deadline) => {
-                    return match received_close {
-                        // The peer sent its close frame and we answered: the
-                        // handshake is complete even if it is slow to drop TCP.
-                        Some(frame) => Ending::Clean(frame),
-                        None => Ending::Failed(ErrorCode::Timeout(format!(
-                            "the peer did not complete the closing handshake within {:?}",
-                            self.close_timeout
-                        ))),
-                    };
+                () = sleep_until(timer) => {
+                    if close_deadline.is_some() {
+                        return match received_close {
+                            // The peer sent its close frame and we answered: the
+                            // handshake is complete even if it is slow to drop TCP.
+                            Some(frame) => Ending::Clean(frame),
+                            None => Ending::Failed(ErrorCode::Timeout(format!(
+                                "the peer did not complete the closing handshake within {:?}",
+                                self.close_timeout
+                            ))),
+                        };
+                    }
+                    if let Some(keepalive) = &mut keepalive {
+                        if keepalive.ping_unanswered() {
+                            return Ending::Failed(ErrorCode::Timeout(format!(
+                                "no pong arrived within {:?} of a keepalive ping",
+                                keepalive.interval
+                            )));
+                        }
+                        keepalive.pinged();
+                        if let Err(error) = stream.send(WireMessage::Ping(Default::default())).await {
+                            return Ending::Failed(wire_error(error));
+                        }
+                    }
                 }
             }
         }
+    }
+}
+
+/// Keepalive pings: after `interval` without hearing from the peer, ping; if
+/// another `interval` passes in silence, the connection is dead.
+struct Keepalive {
+    interval: Duration,
+    last_heard: Instant,
+    ping_sent: Option<Instant>,
+}
+
+impl Keepalive {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            last_heard: Instant::now(),
+            ping_sent: None,
+        }
+    }
+
+    /// When to ping, or when to give up waiting for the pong.
+    fn deadline(&self) -> Instant {
+        self.ping_sent.unwrap_or(self.last_heard) + self.interval
+    }
+
+    /// Any frame from the peer shows it is alive.
+    fn heard(&mut self) {
+        self.last_heard = Instant::now();
+        self.ping_sent = None;
+    }
+
+    fn pinged(&mut self) {
+        self.ping_sent = Some(Instant::now());
+    }
+
+    fn ping_unanswered(&self) -> bool {
+        self.ping_sent.is_some()
     }
 }
 
@@ -497,14 +566,10 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
 /// and the accepted extensions.
 async fn open_connection(
     target: &Target,
+    tls: Option<Arc<rustls::ClientConfig>>,
     options: &ConnectOptions,
     wire_config: WireConfig,
 ) -> Result<(Stream, String, String), ErrorCode> {
-    if target.tls {
-        return Err(ErrorCode::Tls(
-            "wss:// is not supported by this build of the host yet".to_string(),
-        ));
-    }
     let request = build_request(target, options)?;
     let addresses: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
@@ -520,10 +585,14 @@ async fn open_connection(
     // Messages are written whole; Nagle's algorithm would only add latency.
     tcp.set_nodelay(true)
         .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
+    let transport = match tls {
+        None => MaybeTlsStream::Plain(tcp),
+        Some(config) => MaybeTlsStream::Rustls(tls_handshake(config, &target.host, tcp).await?),
+    };
     let (stream, response) =
-        tokio_tungstenite::client_async_with_config(request, tcp, Some(wire_config))
+        tokio_tungstenite::client_async_with_config(request, transport, Some(wire_config))
             .await
-            .map_err(wire_error)?;
+            .map_err(handshake_error)?;
     let header = |name: &str| {
         response
             .headers()
@@ -537,6 +606,33 @@ async fn open_connection(
         header("sec-websocket-protocol"),
         header("sec-websocket-extensions"),
     ))
+}
+
+/// The TLS handshake, verifying the server's certificate for `host`.
+async fn tls_handshake(
+    config: Arc<rustls::ClientConfig>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ErrorCode> {
+    let name = rustls::pki_types::ServerName::try_from(host.to_string())
+        .map_err(|e| ErrorCode::Tls(format!("{host:?} is not a valid TLS server name: {e}")))?;
+    tokio_rustls::TlsConnector::from(config)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ErrorCode::Tls(format!("TLS handshake with {host}: {e}")))
+}
+
+/// Errors of the HTTP upgrade: a response that is not a valid
+/// `101 Switching Protocols` (bad accept key, a subprotocol not offered, ...)
+/// is a rejected handshake, as the browser fails it.
+fn handshake_error(error: tungstenite::Error) -> ErrorCode {
+    match error {
+        tungstenite::Error::Protocol(e) => ErrorCode::HandshakeRejected(HandshakeRejection {
+            status: 101,
+            message: format!("the server's upgrade response is invalid: {e}"),
+        }),
+        other => wire_error(other),
+    }
 }
 
 /// Connects to the first address that accepts, as browsers try each in turn.

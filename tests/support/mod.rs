@@ -17,7 +17,7 @@ use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
-use wit_websocket_host::{BUILT_GUESTS_DIR, Stats, WebSocketCtx};
+use wit_websocket_host::{BUILT_GUESTS_DIR, Stats, WebSocketConfig, WebSocketCtx};
 
 /// How long one guest run may take before the test fails instead of hanging.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -75,6 +75,11 @@ pub fn component(name: &str) -> Component {
 /// Runs guest `name` with `args` (argv[1..]) the way the CLI does: `run`,
 /// then dispatch until no socket is live. Captures its stdout.
 pub async fn run_guest(name: &str, args: &[&str]) -> GuestRun {
+    run_guest_with(name, args, WebSocketConfig::default()).await
+}
+
+/// As [`run_guest`], with the host enforcing `config`.
+pub async fn run_guest_with(name: &str, args: &[&str], config: WebSocketConfig) -> GuestRun {
     let component = component(name);
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec![name];
@@ -84,7 +89,7 @@ pub async fn run_guest(name: &str, args: &[&str]) -> GuestRun {
         .stdout(stdout.clone())
         .inherit_stderr()
         .build();
-    let state = GuestState::new(wasi, WebSocketCtx::default());
+    let state = GuestState::new(wasi, WebSocketCtx::new(config));
     let mut guest = runner()
         .instantiate(&component, state)
         .await
@@ -124,6 +129,13 @@ pub async fn probe(scenario: &str, urls: &[&str]) -> GuestRun {
     let mut args = vec![scenario];
     args.extend_from_slice(urls);
     run_guest("probe", &args).await
+}
+
+/// Runs the probe with the host enforcing `config`.
+pub async fn probe_with(scenario: &str, urls: &[&str], config: WebSocketConfig) -> GuestRun {
+    let mut args = vec![scenario];
+    args.extend_from_slice(urls);
+    run_guest_with("probe", &args, config).await
 }
 
 /// What a test server saw, one line per observation.
@@ -196,7 +208,10 @@ where
 }
 
 /// Echoes messages, journaling each one and the close frame it receives.
-pub async fn echo_journaling(mut ws: ServerSocket, journal: Journal) {
+pub async fn echo_journaling<S>(mut ws: WebSocketStream<S>, journal: Journal)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     while let Some(frame) = ws.next().await {
         match frame {
             Ok(Message::Text(text)) => {
@@ -255,4 +270,73 @@ where
         journal,
         accept_loop,
     }
+}
+
+/// A certificate authority made for one test, and a server certificate it
+/// issued for `names` (DNS names or IP addresses).
+pub struct TestPki {
+    pub ca: rustls::pki_types::CertificateDer<'static>,
+    pub ca_pem: String,
+    pub server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub server_key: rustls::pki_types::PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    pub fn new(names: &[&str]) -> Self {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wit-websocket test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let server_key = KeyPair::generate().unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let server = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&server_key, &ca)
+            .unwrap();
+        Self {
+            ca: ca.der().clone(),
+            ca_pem: ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der())
+                .into(),
+        }
+    }
+}
+
+pub type TlsServerSocket = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
+
+/// A `wss://` server on 127.0.0.1 presenting `pki`'s server certificate,
+/// whose connections run `behaviour` after the TLS and WebSocket handshakes.
+pub async fn serve_tls<F, Fut>(pki: &TestPki, behaviour: F) -> TestServer
+where
+    F: Fn(TlsServerSocket, Journal) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let behaviour = Arc::new(behaviour);
+    serve_tcp(move |tcp, journal| {
+        let acceptor = acceptor.clone();
+        let behaviour = behaviour.clone();
+        async move {
+            let tls = match acceptor.accept(tcp).await {
+                Ok(tls) => tls,
+                Err(error) => return journal.record(format!("tls-failed {error}")),
+            };
+            match tokio_tungstenite::accept_async(tls).await {
+                Ok(ws) => behaviour(ws, journal).await,
+                Err(error) => journal.record(format!("handshake-failed {error}")),
+            }
+        }
+    })
+    .await
 }

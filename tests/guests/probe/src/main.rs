@@ -6,7 +6,9 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use wit_websocket_guest::{CloseInfo, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket};
+use wit_websocket_guest::{
+    CloseInfo, ConnectOptions, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket,
+};
 
 wit_websocket_guest::export_handler!();
 
@@ -267,6 +269,48 @@ fn main() {
                     }
                 });
             }
+        }
+        // Connects with options given as KEY=VALUE arguments after the URL:
+        // protocols=a,b  header=name:value  connect-timeout=MS  keepalive=MS
+        // then=close|send|wait (what to do once open; default wait).
+        "connect" => {
+            let mut options = ConnectOptions::default();
+            let mut then = "wait".to_string();
+            for setting in &urls[1..] {
+                let (key, value) = setting.split_once('=').expect("KEY=VALUE");
+                match key {
+                    "protocols" => options.protocols = value.split(',').map(String::from).collect(),
+                    "header" => {
+                        let (name, value) = value.split_once(':').expect("name:value");
+                        options.headers.push((name.to_string(), value.to_string()));
+                    }
+                    "connect-timeout" => options.connect_timeout_ms = Some(value.parse().unwrap()),
+                    "keepalive" => options.keepalive_interval_ms = Some(value.parse().unwrap()),
+                    "then" => then = value.to_string(),
+                    other => panic!("unknown setting {other}"),
+                }
+            }
+            let ws = match device.create_websocket_with(&urls[0], &options) {
+                Ok(ws) => ws,
+                Err(error) => {
+                    println!("create err {}", describe_error(&error));
+                    return;
+                }
+            };
+            log_events(&ws, "push");
+            ws.on_open(move |ws| {
+                println!(
+                    "push {} open protocol={} extensions={}",
+                    ws.id(),
+                    ws.protocol(),
+                    ws.extensions()
+                );
+                match then.as_str() {
+                    "close" => report("close", ws.close_with(1000, "")),
+                    "send" => report("send", ws.send_text("hello")),
+                    _ => {}
+                }
+            });
         }
         other => panic!("unknown scenario {other}"),
     }

@@ -1,0 +1,388 @@
+//! Protocol fidelity: wss, subprotocols and headers, keepalive, timeouts and
+//! handshake failures, each through the probe guest against a real server.
+
+mod support;
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use wit_websocket_host::WebSocketConfig;
+
+use support::{
+    Journal, ServerSocket, TestPki, echo_journaling, probe, probe_with, serve, serve_tcp, serve_tls,
+};
+
+fn trusting(pki: &TestPki) -> WebSocketConfig {
+    WebSocketConfig {
+        extra_root_certificates: vec![pki.ca.clone()],
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn wss_with_a_trusted_ca_echoes() {
+    let pki = TestPki::new(&["127.0.0.1"]);
+    let server = serve_tls(&pki, echo_journaling).await;
+    let url = format!("wss://{}/", server.address);
+    let run = probe_with("pull", &[&url], trusting(&pki)).await;
+    assert_eq!(run.line("pull 1 message"), "pull 1 message text pulled");
+    assert_eq!(
+        run.line("pull 1 close"),
+        "pull 1 close 1000 clean=true reason=done"
+    );
+    server.journal.wait_for("ended").await;
+    assert_eq!(server.journal.lines()[0], "text pulled");
+}
+
+#[tokio::test]
+async fn wss_with_an_untrusted_certificate_is_a_tls_error() {
+    let pki = TestPki::new(&["127.0.0.1"]);
+    let server = serve_tls(&pki, echo_journaling).await;
+    let url = format!("wss://{}/", server.address);
+    // The host does not trust the test CA.
+    let run = probe("observe", &[&url]).await;
+    assert!(
+        run.stdout[0].starts_with("push 1 error tls "),
+        "{:#?}",
+        run.stdout
+    );
+    assert!(run.stdout[0].contains("UnknownIssuer"), "{}", run.stdout[0]);
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn wss_with_a_certificate_for_another_host_is_a_tls_error() {
+    let pki = TestPki::new(&["other.example"]);
+    let server = serve_tls(&pki, echo_journaling).await;
+    let url = format!("wss://{}/", server.address);
+    let run = probe_with("observe", &[&url], trusting(&pki)).await;
+    assert!(
+        run.stdout[0].starts_with("push 1 error tls "),
+        "{:#?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout[0].contains("certificate not valid for name"),
+        "{}",
+        run.stdout[0]
+    );
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn cli_trusts_a_ca_file() {
+    let pki = TestPki::new(&["127.0.0.1"]);
+    let server = serve_tls(&pki, echo_journaling).await;
+    let dir = std::env::temp_dir().join(format!("wit-websocket-ca-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, &pki.ca_pem).unwrap();
+    let mut config = WebSocketConfig::default();
+    config.extra_root_certificates = wit_websocket_host::tls::load_ca_file(&ca_file).unwrap();
+    let url = format!("wss://{}/", server.address);
+    let run = probe_with("pull", &[&url], config).await;
+    assert_eq!(
+        run.line("pull 1 close"),
+        "pull 1 close 1000 clean=true reason=done"
+    );
+    assert!(wit_websocket_host::tls::load_ca_file(&dir.join("missing.pem")).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A server that records the upgrade request's headers and answers with
+/// `choose` as its subprotocol.
+async fn choosing_server(choose: Option<&'static str>) -> support::TestServer {
+    support::serve_tcp(move |tcp, journal: Journal| async move {
+        let seen = journal.clone();
+        let callback = move |request: &Request, mut response: Response| {
+            for name in ["sec-websocket-protocol", "authorization", "x-trace"] {
+                if let Some(value) = request.headers().get(name) {
+                    seen.record(format!("{name}: {}", value.to_str().unwrap()));
+                }
+            }
+            if let Some(protocol) = choose {
+                response
+                    .headers_mut()
+                    .insert("sec-websocket-protocol", protocol.parse().unwrap());
+            }
+            Ok(response)
+        };
+        if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
+            echo_journaling(ws, journal).await;
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn subprotocols_and_headers_are_sent_and_the_choice_reported() {
+    let server = choosing_server(Some("superchat")).await;
+    let run = probe(
+        "connect",
+        &[
+            &server.url(),
+            "protocols=chat,superchat",
+            "header=Authorization:Bearer t0ken",
+            "header=X-Trace:42",
+            "then=close",
+        ],
+    )
+    .await;
+    assert_eq!(
+        run.line("push 1 open"),
+        "push 1 open protocol=superchat extensions="
+    );
+    assert_eq!(
+        run.line("push 1 close"),
+        "push 1 close 1000 clean=true reason= state=closed"
+    );
+    let seen = server.journal.lines();
+    assert!(
+        seen.contains(&"sec-websocket-protocol: chat, superchat".to_string()),
+        "{seen:?}"
+    );
+    assert!(
+        seen.contains(&"authorization: Bearer t0ken".to_string()),
+        "{seen:?}"
+    );
+    assert!(seen.contains(&"x-trace: 42".to_string()), "{seen:?}");
+}
+
+#[tokio::test]
+async fn a_subprotocol_not_offered_fails_the_connection() {
+    let server = choosing_server(Some("other")).await;
+    let run = probe("connect", &[&server.url(), "protocols=chat"]).await;
+    assert!(
+        run.stdout[0].starts_with("push 1 error handshake-rejected 101 "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn forbidden_or_malformed_options_are_refused_before_connecting() {
+    let server = choosing_server(None).await;
+    for setting in [
+        "header=Sec-WebSocket-Key:abc",
+        "header=Host:evil",
+        "header=bad name:x",
+        "protocols=a b",
+        "protocols=x,x",
+    ] {
+        let run = probe("connect", &[&server.url(), setting]).await;
+        assert!(
+            run.line("create")
+                .starts_with("create err invalid-options "),
+            "{setting}: {:?}",
+            run.stdout
+        );
+    }
+    assert!(server.journal.lines().is_empty(), "nothing connected");
+}
+
+#[tokio::test]
+async fn pings_from_the_server_are_answered() {
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        ws.send(Message::Ping(b"are you there".as_ref().into()))
+            .await
+            .unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Pong(payload) = message {
+                journal.record(format!("pong {}", String::from_utf8_lossy(&payload)));
+                let _ = ws.close(None).await;
+            }
+        }
+    })
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    assert_eq!(server.journal.lines(), ["pong are you there"]);
+    assert_eq!(
+        run.line("push 1 close"),
+        "push 1 close 1005 clean=true reason= state=closed"
+    );
+}
+
+/// A server that completes the handshake, then neither reads nor writes.
+async fn silent_server() -> support::TestServer {
+    serve(|ws: ServerSocket, _| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(ws);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn keepalive_fails_a_connection_whose_peer_stopped_answering() {
+    let server = silent_server().await;
+    let run = probe("connect", &[&server.url(), "keepalive=150"]).await;
+    assert_eq!(run.stdout[0], "push 1 open protocol= extensions=");
+    assert!(
+        run.stdout[1].starts_with("push 1 error timeout no pong arrived within 150ms"),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[2],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn keepalive_keeps_a_live_connection_open() {
+    // This server answers pings (tungstenite does) and closes after a while.
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        let deadline = tokio::time::sleep(Duration::from_millis(700));
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                message = ws.next() => match message {
+                    Some(Ok(Message::Ping(_))) => journal.record("ping"),
+                    Some(Ok(_)) => {}
+                    _ => return,
+                },
+                () = &mut deadline => break,
+            }
+        }
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let run = probe("connect", &[&server.url(), "keepalive=100"]).await;
+    assert_eq!(
+        run.line("push 1 close"),
+        "push 1 close 1005 clean=true reason= state=closed"
+    );
+    assert!(
+        server.journal.lines().len() >= 3,
+        "pinged every 100 ms: {:?}",
+        server.journal.lines()
+    );
+}
+
+#[tokio::test]
+async fn a_closing_handshake_the_peer_never_completes_times_out() {
+    let server = silent_server().await;
+    let config = WebSocketConfig {
+        close_timeout: Duration::from_millis(200),
+        ..Default::default()
+    };
+    let run = probe_with("connect", &[&server.url(), "then=close"], config).await;
+    assert_eq!(run.stdout[1], "close ok");
+    assert!(
+        run.stdout[2].starts_with(
+            "push 1 error timeout the peer did not complete the closing handshake within 200ms"
+        ),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[3],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_that_hangs_times_out() {
+    // Accepts TCP, never answers the upgrade request.
+    let server = serve_tcp(|tcp, _| async move {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        drop(tcp);
+    })
+    .await;
+    let run = probe("connect", &[&server.url(), "connect-timeout=200"]).await;
+    assert!(
+        run.stdout[0]
+            .starts_with("push 1 error timeout the connection was not established within 200ms"),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+/// A server that answers the upgrade request with `response` verbatim.
+async fn raw_http_server(response: &'static str) -> support::TestServer {
+    serve_tcp(move |mut tcp, _| async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut request = [0u8; 4096];
+        let _ = tcp.read(&mut request).await;
+        let _ = tcp.write_all(response.as_bytes()).await;
+        let _ = tcp.shutdown().await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn http_errors_and_redirects_are_rejected_handshakes_with_their_status() {
+    for (response, status) in [
+        ("HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n", 404),
+        (
+            "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 0\r\n\r\n",
+            500,
+        ),
+        (
+            "HTTP/1.1 302 Found\r\nlocation: ws://127.0.0.1:1/\r\ncontent-length: 0\r\n\r\n",
+            302,
+        ),
+    ] {
+        let server = raw_http_server(response).await;
+        let run = probe("observe", &[&server.url()]).await;
+        assert!(
+            run.stdout[0].starts_with(&format!("push 1 error handshake-rejected {status} ")),
+            "{:#?}",
+            run.stdout
+        );
+        assert_eq!(
+            run.stdout[1],
+            "push 1 close 1006 clean=false reason= state=closed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_bad_accept_key_is_a_rejected_handshake() {
+    let server = raw_http_server(
+        "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: bm90IHRoZSByaWdodCBrZXk=\r\n\r\n",
+    )
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    assert!(
+        run.stdout[0].starts_with("push 1 error handshake-rejected 101 "),
+        "{:#?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout[0].contains("Sec-WebSocket-Accept"),
+        "{}",
+        run.stdout[0]
+    );
+    assert_eq!(
+        run.stdout[1],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+}
+
+#[tokio::test]
+async fn http_urls_map_to_ws() {
+    let server = serve(echo_journaling).await;
+    let url = format!("http://{}/chat?room=1", server.address);
+    let run = probe("pull", &[&url]).await;
+    assert_eq!(
+        run.line("pull 1 close"),
+        "pull 1 close 1000 clean=true reason=done"
+    );
+}
