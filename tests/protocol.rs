@@ -78,15 +78,17 @@ async fn wss_with_a_certificate_for_another_host_is_a_tls_error() {
 }
 
 #[tokio::test]
-async fn cli_trusts_a_ca_file() {
+async fn a_ca_file_is_loaded_and_trusted() {
     let pki = TestPki::new(&["127.0.0.1"]);
     let server = serve_tls(&pki, echo_journaling).await;
     let dir = std::env::temp_dir().join(format!("wit-websocket-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_file = dir.join("ca.pem");
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
-    let mut config = WebSocketConfig::default();
-    config.extra_root_certificates = wit_websocket_host::tls::load_ca_file(&ca_file).unwrap();
+    let config = WebSocketConfig {
+        extra_root_certificates: wit_websocket_host::tls::load_ca_file(&ca_file).unwrap(),
+        ..Default::default()
+    };
     let url = format!("wss://{}/", server.address);
     let run = probe_with("pull", &[&url], config).await;
     assert_eq!(
@@ -99,6 +101,7 @@ async fn cli_trusts_a_ca_file() {
 
 /// A server that records the upgrade request's headers and answers with
 /// `choose` as its subprotocol.
+#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
 async fn choosing_server(choose: Option<&'static str>) -> support::TestServer {
     support::serve_tcp(move |tcp, journal: Journal| async move {
         let seen = journal.clone();
