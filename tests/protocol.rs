@@ -17,7 +17,7 @@ use support::{
 fn trusting(pki: &TestPki) -> WebSocketConfig {
     WebSocketConfig {
         extra_root_certificates: vec![pki.ca.clone()],
-        ..Default::default()
+        ..support::allow_all()
     }
 }
 
@@ -87,7 +87,7 @@ async fn a_ca_file_is_loaded_and_trusted() {
     std::fs::write(&ca_file, &pki.ca_pem).unwrap();
     let config = WebSocketConfig {
         extra_root_certificates: wit_websocket_host::tls::load_ca_file(&ca_file).unwrap(),
-        ..Default::default()
+        ..support::allow_all()
     };
     let url = format!("wss://{}/", server.address);
     let run = probe_with("pull", &[&url], config).await;
@@ -279,7 +279,7 @@ async fn a_closing_handshake_the_peer_never_completes_times_out() {
     let server = silent_server().await;
     let config = WebSocketConfig {
         close_timeout: Duration::from_millis(200),
-        ..Default::default()
+        ..support::allow_all()
     };
     let run = probe_with("connect", &[&server.url(), "then=close"], config).await;
     assert_eq!(run.stdout[1], "close ok");

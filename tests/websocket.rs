@@ -325,3 +325,29 @@ fn guest_components_import_network_and_export_handler() {
         );
     }
 }
+
+#[tokio::test]
+async fn buffered_amount_grows_on_send_and_falls_as_bytes_are_written() {
+    // Reads the whole message, then reports its size.
+    let server = serve(|mut ws: ServerSocket, _| async move {
+        while let Some(Ok(message)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Binary(bytes) = message {
+                let reply = format!("got {} bytes", bytes.len());
+                let _ = futures_util::SinkExt::send(&mut ws, reply.into()).await;
+            }
+        }
+    })
+    .await;
+    let run = probe("buffered", &[&server.url()]).await;
+    assert_eq!(run.line("buffered-before-send="), "buffered-before-send=0");
+    assert_eq!(run.line("send"), "send ok");
+    assert_eq!(
+        run.line("buffered-after-send-positive="),
+        "buffered-after-send-positive=true"
+    );
+    assert_eq!(
+        run.line("push 1 message"),
+        format!("push 1 message text got {} bytes", 8 << 20)
+    );
+    assert_eq!(run.line("buffered-on-reply="), "buffered-on-reply=0");
+}

@@ -1,8 +1,11 @@
 //! Limits and timeouts the host enforces on every guest.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::CertificateDer;
+
+use crate::policy::{AllowList, NetworkPolicy};
 
 /// What a guest may do with its WebSockets. Each field documents its default
 /// and why.
@@ -27,6 +30,19 @@ pub struct WebSocketConfig {
     /// Certificate authorities trusted for `wss://` besides the webpki roots
     /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`].
     pub extra_root_certificates: Vec<CertificateDer<'static>>,
+    /// Which hosts and ports the guest may reach. Default: none, as
+    /// wasmtime-wasi's sockets; the embedder decides (see [`AllowList`]).
+    pub policy: Arc<dyn NetworkPolicy>,
+}
+
+impl WebSocketConfig {
+    /// The default configuration with `policy` instead of deny-all.
+    pub fn with_policy(policy: impl NetworkPolicy) -> Self {
+        Self {
+            policy: Arc::new(policy),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for WebSocketConfig {
@@ -38,6 +54,7 @@ impl Default for WebSocketConfig {
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
             extra_root_certificates: Vec::new(),
+            policy: Arc::new(AllowList::deny_all()),
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod device;
 pub mod dispatch;
 pub mod echo_server;
 mod network_impl;
+pub mod policy;
 pub mod rules;
 pub mod runner;
 pub mod socket;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketConfig, WebSocketCtx};
 
@@ -35,6 +36,8 @@ enum Command {
         /// (besides the webpki roots). Repeatable.
         #[arg(long = "ca-file", value_name = "PEM")]
         ca_files: Vec<PathBuf>,
+        #[command(flatten)]
+        net: NetFlags,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -48,6 +51,33 @@ enum Command {
     },
 }
 
+/// The network policy flags: deny by default, as Deno's `--allow-net`.
+#[derive(clap::Args)]
+struct NetFlags {
+    /// Allow the guest to connect: to every host with `--allow-net`, or to
+    /// the listed ones with `--allow-net=HOST[:PORT],...` (`*.example.com`
+    /// matches subdomains; `[::1]:9001` for IPv6). Without it, nothing.
+    #[arg(long = "allow-net", value_name = "HOSTS", num_args = 0..=1, require_equals = true, default_missing_value = "*")]
+    allow_net: Vec<String>,
+    /// Refuse loopback, private and link-local addresses even for allowed
+    /// names (checked on the resolved addresses).
+    #[arg(long)]
+    deny_private: bool,
+}
+
+impl NetFlags {
+    fn policy(&self) -> Result<AllowList, String> {
+        let mut policy = AllowList::deny_all();
+        for entries in &self.allow_net {
+            policy = match entries.as_str() {
+                "*" => AllowList::allow_all(),
+                entries => policy.allow(entries)?,
+            };
+        }
+        Ok(policy.deny_private(self.deny_private))
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,8 +85,9 @@ async fn main() -> ExitCode {
         Command::Run {
             app,
             ca_files,
+            net,
             args,
-        } => run(app, ca_files, args).await,
+        } => run(app, ca_files, net, args).await,
         Command::Demo { count } => demo(count).await,
     };
     match outcome {
@@ -90,8 +121,14 @@ async fn run_guest(
     Ok((status, stats))
 }
 
-async fn run(app: PathBuf, ca_files: Vec<PathBuf>, args: Vec<String>) -> wasmtime::Result<i32> {
-    let mut config = WebSocketConfig::default();
+async fn run(
+    app: PathBuf,
+    ca_files: Vec<PathBuf>,
+    net: NetFlags,
+    args: Vec<String>,
+) -> wasmtime::Result<i32> {
+    let policy = net.policy().map_err(wasmtime::Error::msg)?;
+    let mut config = WebSocketConfig::with_policy(policy);
     for file in &ca_files {
         config
             .extra_root_certificates
@@ -114,7 +151,12 @@ async fn demo(count: u32) -> wasmtime::Result<i32> {
         server.url(),
         count.to_string(),
     ];
-    let (status, stats) = run_guest(&runner, &component, &argv, WebSocketConfig::default()).await?;
+    // The demo may reach its own server and nothing else.
+    let policy = AllowList::deny_all()
+        .allow(&server.address().to_string())
+        .map_err(wasmtime::Error::msg)?;
+    let config = WebSocketConfig::with_policy(policy);
+    let (status, stats) = run_guest(&runner, &component, &argv, config).await?;
     let closed = stats
         .last_close
         .map_or_else(|| "never".to_string(), |info| info.code.to_string());

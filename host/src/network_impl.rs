@@ -44,6 +44,14 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         if let Err(error) = rules::check_options(&options) {
             return Ok(Err(error));
         }
+        if let Err(message) = self
+            .ctx
+            .config
+            .policy
+            .check_host(&target.as_connect_target())
+        {
+            return Ok(Err(ErrorCode::NotPermitted(message)));
+        }
         let config = &self.ctx.config;
         if self.ctx.live_sockets >= config.max_sockets {
             return Ok(Err(ErrorCode::LimitExceeded(format!(

@@ -20,6 +20,17 @@ pub struct Target {
     pub tls: bool,
 }
 
+impl Target {
+    /// What the network policy sees of this target.
+    pub fn as_connect_target(&self) -> crate::policy::ConnectTarget<'_> {
+        crate::policy::ConnectTarget {
+            scheme: self.url.scheme(),
+            host: &self.host,
+            port: self.port,
+        }
+    }
+}
+
 /// Parses `input` as the WebSocket constructor does: absolute, scheme ws or
 /// wss (http and https are mapped to them), no fragment.
 pub fn parse_url(input: &str) -> Result<Target, ErrorCode> {

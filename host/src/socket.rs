@@ -29,6 +29,7 @@ use crate::bindings::{
 };
 use crate::config::WebSocketConfig;
 use crate::device::EventQueue;
+use crate::policy::NetworkPolicy;
 use crate::rules::Target;
 
 /// The close code reported when a connection ended without a closing
@@ -169,6 +170,7 @@ impl WebSocket {
             shared: shared.clone(),
             commands: receiver,
             close_timeout: config.close_timeout,
+            policy: config.policy.clone(),
             keepalive: options
                 .keepalive_interval_ms
                 .filter(|&ms| ms > 0)
@@ -327,6 +329,7 @@ struct SocketTask {
     commands: mpsc::UnboundedReceiver<Command>,
     close_timeout: Duration,
     keepalive: Option<Duration>,
+    policy: Arc<dyn NetworkPolicy>,
 }
 
 impl SocketTask {
@@ -340,7 +343,7 @@ impl SocketTask {
     ) {
         let connecting = tokio::time::timeout(
             connect_timeout,
-            open_connection(&target, tls, &options, wire_config),
+            open_connection(&target, &*self.policy, tls, &options, wire_config),
         );
         let ending = tokio::select! {
             connected = connecting => match connected {
@@ -566,20 +569,35 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
 /// and the accepted extensions.
 async fn open_connection(
     target: &Target,
+    policy: &dyn NetworkPolicy,
     tls: Option<Arc<rustls::ClientConfig>>,
     options: &ConnectOptions,
     wire_config: WireConfig,
 ) -> Result<(Stream, String, String), ErrorCode> {
     let request = build_request(target, options)?;
-    let addresses: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+    let resolved: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?
         .collect();
+    let connect_target = target.as_connect_target();
+    let mut refusal = None;
+    let addresses: Vec<_> = resolved
+        .into_iter()
+        .filter(
+            |address| match policy.check_address(&connect_target, address.ip()) {
+                Ok(()) => true,
+                Err(message) => {
+                    refusal.get_or_insert(message);
+                    false
+                }
+            },
+        )
+        .collect();
     if addresses.is_empty() {
-        return Err(ErrorCode::DnsFailure(format!(
-            "{} has no addresses",
-            target.host
-        )));
+        return Err(match refusal {
+            Some(message) => ErrorCode::NotPermitted(message),
+            None => ErrorCode::DnsFailure(format!("{} has no addresses", target.host)),
+        });
     }
     let tcp = connect_any(&addresses).await?;
     // Messages are written whole; Nagle's algorithm would only add latency.

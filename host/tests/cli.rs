@@ -38,7 +38,7 @@ async fn run_executes_a_guest_against_a_server_and_exits_with_its_status() {
     let url = server.url();
     let output = tokio::task::spawn_blocking(move || {
         cli()
-            .args(["run", &echo, "--", &url, "2"])
+            .args(["run", "--allow-net=127.0.0.1", &echo, "--", &url, "2"])
             .output()
             .unwrap()
     })
@@ -78,4 +78,35 @@ fn every_command_has_help() {
             "{args:?}"
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_denies_the_network_unless_allowed_and_names_the_flag() {
+    let server = EchoServer::start().await.unwrap();
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        cli().args(["run", &echo, "--", &url]).output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let flag = format!("--allow-net={}", server.address());
+    assert!(
+        stderr.contains("NotPermitted") && stderr.contains(&flag),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_allow_list_is_a_clear_error() {
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let output = cli()
+        .args(["run", "--allow-net=host:port", &echo])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid --allow-net entry"), "{stderr}");
 }

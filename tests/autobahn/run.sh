@@ -48,7 +48,7 @@ url=ws://127.0.0.1:$port
 start=$(date +%s.%N)
 "$native" "$url" tokio-tungstenite
 middle=$(date +%s.%N)
-"$cli" run "$guest" -- "$url" wit-websocket
+"$cli" run --allow-net=127.0.0.1 "$guest" -- "$url" wit-websocket
 end=$(date +%s.%N)
 python3 -c "print('autobahn: wall time native %.1f s, guest %.1f s' % ($middle - $start, $end - $middle))"
 

@@ -16,6 +16,7 @@ use tokio_tungstenite::tungstenite::Message;
 use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 use wit_websocket_host::{BUILT_GUESTS_DIR, Stats, WebSocketConfig, WebSocketCtx};
 
@@ -75,7 +76,13 @@ pub fn component(name: &str) -> Component {
 /// Runs guest `name` with `args` (argv[1..]) the way the CLI does: `run`,
 /// then dispatch until no socket is live. Captures its stdout.
 pub async fn run_guest(name: &str, args: &[&str]) -> GuestRun {
-    run_guest_with(name, args, WebSocketConfig::default()).await
+    run_guest_with(name, args, allow_all()).await
+}
+
+/// The default configuration, with every host allowed (the servers of the
+/// tests are all on loopback).
+pub fn allow_all() -> WebSocketConfig {
+    WebSocketConfig::with_policy(AllowList::allow_all())
 }
 
 /// As [`run_guest`], with the host enforcing `config`.

@@ -166,6 +166,25 @@ fn main() {
                 log_events(&connect(url), "push");
             }
         }
+        // Sends one large message and watches buffered-amount fall.
+        "buffered" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            ws.on_open(|ws| {
+                println!("buffered-before-send={}", ws.buffered_amount());
+                report("send", ws.send_binary(&vec![7u8; 8 << 20]));
+                let buffered = ws.buffered_amount();
+                println!(
+                    "buffered-after-send-positive={}",
+                    buffered > 0 && buffered <= 8 << 20
+                );
+            });
+            ws.on_message(|ws, message| {
+                println!("push {} message {}", ws.id(), describe_message(&message));
+                println!("buffered-on-reply={}", ws.buffered_amount());
+                report("close", ws.close());
+            });
+        }
         // Closes at once, while the socket is still connecting.
         "close-while-connecting" => {
             let ws = connect(&urls[0]);
