@@ -87,3 +87,234 @@ async fn an_allowed_name_resolving_to_a_private_address_is_refused() {
         "nothing reached the server"
     );
 }
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use support::{Journal, ServerSocket, allow_all, serve_tcp};
+
+#[tokio::test]
+async fn a_guest_that_traps_loses_its_sockets_with_1011_and_others_carry_on() {
+    let server = serve(echo_journaling).await;
+    let url = server.url();
+    // Two guests in one host process, at the same time.
+    let trap_args = ["trap", url.as_str()];
+    let echo_args = ["echo", url.as_str()];
+    let (trapping, healthy) = tokio::join!(
+        support::try_run_guest("probe", &trap_args, allow_all()),
+        support::run_guest("probe", &echo_args),
+    );
+    let trap = trapping.expect_err("the trapping guest fails");
+    let message = format!("{trap:?}");
+    assert!(
+        message.contains("the guest fails on purpose") || message.contains("unreachable"),
+        "{message}"
+    );
+    assert_eq!(healthy.status, 0);
+    assert_eq!(
+        healthy.line("push 1 close"),
+        "push 1 close 3001 clean=true reason=bye now state=closed"
+    );
+    let closes = server.journal.wait_for("close 1011").await;
+    assert_eq!(closes, "close 1011 the application failed");
+}
+
+#[tokio::test]
+async fn a_callback_that_runs_too_long_is_interrupted() {
+    let server = serve(echo_journaling).await;
+    let config = WebSocketConfig {
+        callback_time_limit: Duration::from_millis(300),
+        ..allow_all()
+    };
+    let started = std::time::Instant::now();
+    let result = support::try_run_guest("probe", &["spin", &server.url()], config).await;
+    let error = format!("{:?}", result.expect_err("the spinning guest is stopped"));
+    assert!(error.contains("interrupt"), "{error}");
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "stopped in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        server.journal.wait_for("close").await,
+        "close 1011 the application failed"
+    );
+}
+
+/// The largest buffer the kernel gives one TCP socket (`tcp_rmem`/`tcp_wmem`).
+fn max_tcp_buffer(name: &str) -> usize {
+    let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+    values.split_whitespace().last().unwrap().parse().unwrap()
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_server_flooding_a_guest_that_does_not_read_is_pushed_back() {
+    // Sends 64 KiB messages as fast as TCP lets it, for as long as it can.
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        let chunk = vec![0u8; 64 << 10];
+        let mut sent: usize = 0;
+        let flood = async {
+            loop {
+                if ws
+                    .send(Message::Binary(chunk.clone().into()))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+                sent += chunk.len();
+                journal.record(format!("sent {}", sent >> 20));
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_millis(800), flood).await;
+        journal.record(format!("flood-total-mib {}", sent >> 20));
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let before = peak_rss_kib();
+    let config = WebSocketConfig {
+        max_queued_bytes: 4 << 20,
+        ..allow_all()
+    };
+    let run = support::probe_with("hold", &[&server.url(), "1500"], config).await;
+    let growth_mib = (peak_rss_kib() - before) >> 10;
+    let total = server.journal.wait_for("flood-total-mib").await;
+    let flooded: usize = total.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let received: usize = run
+        .line("received-after-hold=")
+        .split('=')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    println!(
+        "flood: server sent {flooded} MiB in 0.8 s; guest had {} MiB queued after its hold; peak RSS grew {growth_mib} MiB",
+        received >> 20
+    );
+    // Unchecked, the server sends gigabytes on loopback in 0.8 s; pushed
+    // back, it stops at the queue limit plus the kernel's socket buffers.
+    let kernel_buffers_mib = (max_tcp_buffer("tcp_rmem") + max_tcp_buffer("tcp_wmem")) >> 20;
+    let before_hold: usize = run.line("received-before-hold=")["received-before-hold=".len()..]
+        .parse()
+        .unwrap();
+    let bound = (before_hold >> 20) + 4 + kernel_buffers_mib + 8;
+    assert!(
+        flooded <= bound,
+        "the server sent {flooded} MiB; at most {bound} expected"
+    );
+    assert!(
+        ((4 << 20)..=(4 << 20) + (64 << 10)).contains(&received),
+        "{received}"
+    );
+    assert!(growth_mib < 200, "peak RSS grew {growth_mib} MiB");
+    assert_eq!(run.line("closed"), "closed");
+}
+
+#[tokio::test]
+async fn sends_beyond_the_buffered_cap_are_refused_and_nothing_accepted_is_lost() {
+    // Reads nothing for a second, then everything.
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let mut bytes = 0;
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Binary(data) = message {
+                bytes += data.len();
+            }
+        }
+        journal.record(format!("received-mib {}", bytes >> 20));
+    })
+    .await;
+    let config = WebSocketConfig {
+        max_buffered_amount: 8 << 20,
+        ..allow_all()
+    };
+    let run = support::probe_with("stuff", &[&server.url()], config).await;
+    let refused = run.line("refused-after=");
+    assert!(
+        refused.contains(" limit-exceeded buffered-amount would reach"),
+        "{refused}"
+    );
+    let accepted: usize = refused["refused-after=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accepted >= 8, "the cap alone holds 8 MiB: {accepted}");
+    let buffered: usize = run.line("buffered-mib=")["buffered-mib=".len()..]
+        .parse()
+        .unwrap();
+    assert!((7..=8).contains(&buffered), "{buffered}");
+    assert_eq!(
+        server.journal.wait_for("received-mib").await,
+        format!("received-mib {accepted}")
+    );
+}
+
+#[tokio::test]
+async fn an_inbound_message_over_the_size_limit_fails_the_connection_with_1009() {
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        let _ = ws.send(Message::Binary(vec![0u8; 2 << 20].into())).await;
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(Some(frame)) = message {
+                journal.record(format!("close {}", u16::from(frame.code)));
+            }
+        }
+    })
+    .await;
+    let config = WebSocketConfig {
+        max_message_size: 1 << 20,
+        max_frame_size: 1 << 20,
+        ..allow_all()
+    };
+    let run = support::probe_with("observe", &[&server.url()], config).await;
+    assert!(
+        run.stdout[1].starts_with("push 1 error message-too-large "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[2],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    assert_eq!(server.journal.wait_for("close").await, "close 1009");
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_text_message_fails_the_connection_with_1007() {
+    // A raw server: the handshake by tungstenite, then a hand-made text frame.
+    let server = serve_tcp(|tcp, journal: Journal| async move {
+        use tokio::io::AsyncWriteExt;
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        // FIN + text opcode, 2-byte payload 0xC3 0x28 (invalid UTF-8).
+        ws.get_mut()
+            .write_all(&[0x81, 0x02, 0xC3, 0x28])
+            .await
+            .unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(Some(frame)) = message {
+                journal.record(format!("close {}", u16::from(frame.code)));
+            }
+        }
+    })
+    .await;
+    let run = support::probe("observe", &[&server.url()]).await;
+    assert!(
+        run.stdout[1].starts_with("push 1 error protocol-violation invalid UTF-8"),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[2],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    assert_eq!(server.journal.wait_for("close").await, "close 1007");
+}

@@ -7,6 +7,10 @@ use rustls::pki_types::CertificateDer;
 
 use crate::policy::{AllowList, NetworkPolicy};
 
+/// How often the epoch of an engine running guests should advance: the unit
+/// of [`WebSocketConfig::callback_time_limit`].
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
 /// What a guest may do with its WebSockets. Each field documents its default
 /// and why.
 #[derive(Debug, Clone)]
@@ -15,6 +19,25 @@ pub struct WebSocketConfig {
     /// app needs, few enough that a runaway loop cannot exhaust the host's
     /// file descriptors.
     pub max_sockets: usize,
+    /// Sockets one `network-device` may have live at once. Default 256 (no
+    /// tighter than `max_sockets`); lower it to split a guest's budget.
+    pub max_sockets_per_device: usize,
+    /// Bytes of received messages a socket may hold for the guest before the
+    /// host stops reading it, so TCP pushes back on the server instead of the
+    /// host's memory growing. Default 8 MiB. A single message larger than this
+    /// (up to `max_message_size`) is still delivered, alone.
+    pub max_queued_bytes: u64,
+    /// The most `buffered-amount` may reach: a `send` that would exceed it is
+    /// refused with `limit-exceeded` and nothing already accepted is dropped.
+    /// Default 64 MiB, so any message the size limit allows fits when the
+    /// socket is drained.
+    pub max_buffered_amount: u64,
+    /// How long one pushed callback (`on-open`, `on-message`, ...) may run
+    /// before it is interrupted and the guest treated as trapped. Default 10 s,
+    /// about when a browser offers to stop an unresponsive page. It takes
+    /// effect when the engine has epoch interruption on and its epoch advances
+    /// every [`EPOCH_TICK`] (as [`crate::runner::GuestRunner`] sets up).
+    pub callback_time_limit: Duration,
     /// Largest message, in bytes, in either direction. Default 64 MiB, as
     /// tungstenite's default: larger messages fail the connection (1009).
     pub max_message_size: usize,
@@ -49,6 +72,10 @@ impl Default for WebSocketConfig {
     fn default() -> Self {
         Self {
             max_sockets: 256,
+            max_sockets_per_device: 256,
+            max_queued_bytes: 8 << 20,
+            max_buffered_amount: 64 << 20,
+            callback_time_limit: Duration::from_secs(10),
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             connect_timeout: Duration::from_secs(30),

@@ -6,6 +6,7 @@
 //! in order.
 
 use std::collections::VecDeque;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -22,6 +23,8 @@ pub(crate) struct QueuedEvent {
 /// The events of one device's sockets, oldest first.
 pub struct EventQueue {
     events: Mutex<VecDeque<QueuedEvent>>,
+    /// Sockets of this device that are still live.
+    pub(crate) live_sockets: AtomicUsize,
     /// The guest-wide notifier: woken on every push, so pollables and the
     /// dispatcher re-check their condition.
     ready: Arc<Notify>,
@@ -31,6 +34,7 @@ impl EventQueue {
     pub(crate) fn new(ready: Arc<Notify>) -> Self {
         Self {
             events: Mutex::new(VecDeque::new()),
+            live_sockets: AtomicUsize::new(0),
             ready,
         }
     }
@@ -48,7 +52,7 @@ impl EventQueue {
             if socket.is_destroyed() {
                 return;
             }
-            socket.add_pending(1);
+            socket.enqueued(&kind);
             events.push_back(QueuedEvent {
                 socket: socket.clone(),
                 kind,
@@ -61,7 +65,7 @@ impl EventQueue {
     pub(crate) fn take_all(&self) -> Vec<QueuedEvent> {
         let events: Vec<_> = self.lock().drain(..).collect();
         for event in &events {
-            event.socket.add_pending(-1);
+            event.socket.dequeued(&event.kind);
         }
         events
     }

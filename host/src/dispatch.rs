@@ -10,10 +10,10 @@ use std::pin::pin;
 use wasmtime::Store;
 use wasmtime::component::Resource;
 
-use crate::WebSocketView;
 use crate::bindings::EventKind;
 use crate::bindings::exports::wit_websocket::client::handler::Guest as Handler;
 use crate::socket::WebSocket;
+use crate::{EPOCH_TICK, WebSocketView};
 
 /// Delivers every event pending on the guest's devices to its `handler`
 /// exports, in order for each socket. Returns how many were delivered.
@@ -37,6 +37,10 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
             continue;
         }
         view.ctx.note_delivery(&event.socket, &event.kind);
+        let limit = view.ctx.config().callback_time_limit;
+        // Each callback gets its own time budget; past it, it traps.
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(limit));
         let socket = Resource::<WebSocket>::new_borrow(rep);
         match &event.kind {
             EventKind::Open => handler.call_on_open(&mut *store, socket).await?,
@@ -51,6 +55,11 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
         delivered += 1;
     }
     Ok(delivered)
+}
+
+/// `limit` in epoch ticks, at least one.
+fn ticks(limit: std::time::Duration) -> u64 {
+    (limit.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64
 }
 
 /// Dispatches events as they come until the guest has no live socket left

@@ -63,7 +63,7 @@ use tokio::sync::Notify;
 use tokio_util::task::TaskTracker;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
-pub use config::WebSocketConfig;
+pub use config::{EPOCH_TICK, WebSocketConfig};
 use device::EventQueue;
 use socket::SocketShared;
 
@@ -198,6 +198,23 @@ impl WebSocketCtx {
     pub(crate) fn retire(&mut self, socket: &SocketShared) {
         if socket.retire() {
             self.live_sockets -= 1;
+            socket
+                .queue()
+                .live_sockets
+                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// After the guest trapped: destroys every socket it still holds,
+    /// closing live connections with 1011. Its events are dropped.
+    pub fn abort_sockets(&mut self, table: &mut ResourceTable) {
+        let reps: Vec<u32> = self.socket_reps.drain().map(|(_, rep)| rep).collect();
+        for rep in reps {
+            let resource = wasmtime::component::Resource::<socket::WebSocket>::new_own(rep);
+            if let Ok(socket) = table.get_mut(&resource) {
+                socket.abort();
+                self.retire(&socket.shared);
+            }
         }
     }
 }

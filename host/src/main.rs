@@ -111,14 +111,22 @@ async fn run_guest(
     let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
     let state = GuestState::new(wasi, WebSocketCtx::new(config));
     let mut guest = runner.instantiate(component, state).await?;
-    let status = guest.run().await?;
+    let mut outcome = guest.run().await;
     // A guest that exited early (or failed) gets no more callbacks.
-    if status == 0 {
-        guest.dispatch_until_idle().await?;
+    if let Ok(0) = outcome {
+        outcome = guest.dispatch_until_idle().await.map(|()| 0);
     }
     let stats = guest.state().websockets().stats().clone();
-    guest.shutdown().await;
-    Ok((status, stats))
+    match outcome {
+        Ok(status) => {
+            guest.shutdown().await;
+            Ok((status, stats))
+        }
+        Err(trap) => {
+            guest.abort().await;
+            Err(trap.context("the guest trapped; its sockets were closed with 1011"))
+        }
+    }
 }
 
 async fn run(

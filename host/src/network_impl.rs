@@ -2,6 +2,7 @@
 //! checks and table bookkeeping; the socket logic lives in [`crate::socket`].
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi_io::poll::{DynPollable, subscribe};
@@ -59,6 +60,12 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
                 config.max_sockets
             ))));
         }
+        if queue.live_sockets.load(Ordering::Acquire) >= config.max_sockets_per_device {
+            return Ok(Err(ErrorCode::LimitExceeded(format!(
+                "this network-device already has {} live sockets, the most the host allows",
+                config.max_sockets_per_device
+            ))));
+        }
         let tls = match target.tls {
             true => match self.ctx.tls_config() {
                 Ok(config) => Some(config),
@@ -73,6 +80,12 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         let resource = self.table.push(socket)?;
         self.ctx.socket_reps.insert(id, resource.rep());
         self.ctx.live_sockets += 1;
+        self.table
+            .get(&resource)?
+            .shared
+            .queue()
+            .live_sockets
+            .fetch_add(1, Ordering::AcqRel);
         Ok(Ok(resource))
     }
 

@@ -25,11 +25,11 @@ use std::path::Path;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::error::Context as _;
-use wasmtime::{Engine, Store};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 use crate::bindings::App;
-use crate::{WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch};
+use crate::{EPOCH_TICK, WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch};
 
 /// The store data of a guest run by [`GuestRunner`]: WASI, WebSockets and
 /// the resource table they share.
@@ -37,7 +37,12 @@ pub struct GuestState {
     wasi: WasiCtx,
     websockets: WebSocketCtx,
     table: ResourceTable,
+    limits: StoreLimits,
 }
+
+/// The default cap on a guest's linear memory: 256 MiB, room for the largest
+/// message (64 MiB) several times over.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 
 impl GuestState {
     /// State for one guest with the given WASI context (arguments, stdio) and
@@ -47,7 +52,17 @@ impl GuestState {
             wasi,
             websockets,
             table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(DEFAULT_MEMORY_LIMIT)
+                .build(),
         }
+    }
+
+    /// Caps the guest's linear memory at `bytes`: a `memory.grow` beyond it
+    /// fails (the guest sees an allocation failure and usually traps).
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.limits = StoreLimitsBuilder::new().memory_size(bytes).build();
+        self
     }
 
     /// The guest's WebSocket context (stats, live sockets).
@@ -81,12 +96,20 @@ pub struct GuestRunner {
 }
 
 impl GuestRunner {
-    /// A runner with a default engine.
+    /// A runner with its own engine, with epoch interruption on and an
+    /// epoch that advances every [`EPOCH_TICK`], so callbacks that run too
+    /// long are interrupted (see [`WebSocketConfig::callback_time_limit`](crate::WebSocketConfig::callback_time_limit)).
     pub fn new() -> wasmtime::Result<Self> {
-        Self::with_engine(Engine::default())
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        start_epoch_ticker(&engine);
+        Self::with_engine(engine)
     }
 
-    /// A runner on an engine of the embedder's.
+    /// A runner on an engine of the embedder's. Callback time limits apply
+    /// only if it has epoch interruption on and its epoch advances every
+    /// [`EPOCH_TICK`].
     pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -112,6 +135,9 @@ impl GuestRunner {
         state: GuestState,
     ) -> wasmtime::Result<RunningGuest> {
         let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Instantiation runs guest code too; it yields, as `run` does.
+        store.epoch_deadline_async_yield_and_update(1);
         let app = App::instantiate_async(&mut store, component, &self.linker)
             .await
             .context(
@@ -119,6 +145,23 @@ impl GuestRunner {
             )?;
         Ok(RunningGuest { store, app })
     }
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("wit-websocket-epoch".to_string())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map(drop)
+        // Without the ticker callbacks are just not time-limited.
+        .unwrap_or_default();
 }
 
 /// An instantiated guest app.
@@ -132,6 +175,9 @@ impl RunningGuest {
     /// success, 1 for `run` returning an error, or the code passed to `exit`.
     /// An error is a trap.
     pub async fn run(&mut self) -> wasmtime::Result<i32> {
+        // `run` may legitimately last (a pull-mode loop): it is not cut off,
+        // only made to yield to other tasks every tick.
+        self.store.epoch_deadline_async_yield_and_update(1);
         match self.app.wasi_cli_run().call_run(&mut self.store).await {
             Ok(Ok(())) => Ok(0),
             Ok(Err(())) => Ok(1),
@@ -151,6 +197,14 @@ impl RunningGuest {
     /// Delivers the events pending now. See [`dispatch::dispatch_pending`].
     pub async fn dispatch_pending(&mut self) -> wasmtime::Result<usize> {
         dispatch::dispatch_pending(&mut self.store, self.app.wit_websocket_client_handler()).await
+    }
+
+    /// After a trap: destroys the guest's sockets, closing live connections
+    /// with 1011, then shuts down as [`shutdown`](Self::shutdown) does.
+    pub async fn abort(mut self) {
+        let state = self.store.data_mut();
+        state.websockets.abort_sockets(&mut state.table);
+        self.shutdown().await;
     }
 
     /// Ends the guest: drops its instance, which closes its remaining

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{
     self, Message as WireMessage,
@@ -39,6 +39,8 @@ const ABNORMAL_CLOSURE: u16 = 1006;
 const NO_STATUS_RECEIVED: u16 = 1005;
 /// The close code sent when the guest destroys a live socket.
 const GOING_AWAY: u16 = 1001;
+/// The close code sent when the guest trapped.
+const INTERNAL_ERROR: u16 = 1011;
 
 /// What the guest can observe of a socket, behind one lock. The state is the
 /// guest's view: it advances when events are delivered (see
@@ -57,6 +59,11 @@ pub struct SocketShared {
     buffered: AtomicU64,
     /// Events queued for this socket and not yet delivered.
     pending: AtomicIsize,
+    /// Payload bytes of the messages among them.
+    queued_bytes: AtomicU64,
+    /// Signalled when the guest takes events, for a reader paused by
+    /// `max_queued_bytes`.
+    drained: Notify,
     /// Set when the guest dropped its handle: no event is queued after.
     destroyed: AtomicBool,
     /// Set when the socket stops counting as live (close delivered or destroyed).
@@ -83,8 +90,27 @@ impl SocketShared {
         self.destroyed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn add_pending(&self, delta: isize) {
-        self.pending.fetch_add(delta, Ordering::AcqRel);
+    pub(crate) fn enqueued(&self, kind: &EventKind) {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        self.queued_bytes
+            .fetch_add(payload_len(kind), Ordering::AcqRel);
+    }
+
+    pub(crate) fn dequeued(&self, kind: &EventKind) {
+        self.pending.fetch_sub(1, Ordering::AcqRel);
+        self.queued_bytes
+            .fetch_sub(payload_len(kind), Ordering::AcqRel);
+        // A stored permit: the reader may not be waiting yet.
+        self.drained.notify_one();
+    }
+
+    fn inbound_full(&self, limit: u64) -> bool {
+        self.queued_bytes.load(Ordering::Acquire) >= limit
+    }
+
+    /// The device this socket reports to.
+    pub(crate) fn queue(&self) -> &EventQueue {
+        &self.queue
     }
 
     pub(crate) fn has_pending(&self) -> bool {
@@ -122,6 +148,14 @@ impl SocketShared {
     }
 }
 
+fn payload_len(kind: &EventKind) -> u64 {
+    match kind {
+        EventKind::Message(Message::Text(text)) => text.len() as u64,
+        EventKind::Message(Message::Binary(bytes)) => bytes.len() as u64,
+        _ => 0,
+    }
+}
+
 /// What the guest asks of the I/O task.
 enum Command {
     /// Write a message; the length is what `buffered` counted for it.
@@ -138,6 +172,7 @@ pub struct WebSocket {
     /// the task to close with 1001 and stop.
     commands: Option<mpsc::UnboundedSender<Command>>,
     max_message_size: usize,
+    max_buffered_amount: u64,
 }
 
 impl WebSocket {
@@ -161,6 +196,8 @@ impl WebSocket {
             }),
             buffered: AtomicU64::new(0),
             pending: AtomicIsize::new(0),
+            queued_bytes: AtomicU64::new(0),
+            drained: Notify::new(),
             destroyed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             queue,
@@ -171,6 +208,7 @@ impl WebSocket {
             commands: receiver,
             close_timeout: config.close_timeout,
             policy: config.policy.clone(),
+            max_queued_bytes: config.max_queued_bytes,
             keepalive: options
                 .keepalive_interval_ms
                 .filter(|&ms| ms > 0)
@@ -190,6 +228,7 @@ impl WebSocket {
             url,
             commands: Some(commands),
             max_message_size: config.max_message_size,
+            max_buffered_amount: config.max_buffered_amount,
         }
     }
 
@@ -246,6 +285,14 @@ impl WebSocket {
             )));
         }
         let len = len as u64;
+        let buffered = self.shared.buffered.load(Ordering::Acquire);
+        if buffered + len > self.max_buffered_amount {
+            return Err(ErrorCode::LimitExceeded(format!(
+                "buffered-amount would reach {} bytes; the host allows {}: wait for it to fall",
+                buffered + len,
+                self.max_buffered_amount
+            )));
+        }
         self.shared.buffered.fetch_add(len, Ordering::AcqRel);
         if self.command(Command::Send(wire, len)).is_err() {
             self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
@@ -278,6 +325,17 @@ impl WebSocket {
             Some(sender) => sender.send(command).map_err(|_| ()),
             None => Err(()),
         }
+    }
+
+    /// Destroys the socket after its guest trapped: no more events, and a
+    /// live connection closes with 1011 (internal error).
+    pub(crate) fn abort(&mut self) {
+        let frame = CloseFrame {
+            code: CloseCode::from(INTERNAL_ERROR),
+            reason: "the application failed".into(),
+        };
+        let _ = self.command(Command::Close(Some(frame)));
+        self.destroy();
     }
 
     /// Destroys the socket: no more events, and a live connection closes with 1001.
@@ -330,6 +388,7 @@ struct SocketTask {
     close_timeout: Duration,
     keepalive: Option<Duration>,
     policy: Arc<dyn NetworkPolicy>,
+    max_queued_bytes: u64,
 }
 
 impl SocketTask {
@@ -402,10 +461,14 @@ impl SocketTask {
         let mut close_deadline: Option<Instant> = None;
         let mut keepalive = self.keepalive.map(Keepalive::new);
         loop {
+            // While the guest has not taken what it was sent, stop reading:
+            // TCP then pushes back on the server.
+            let paused = self.shared.inbound_full(self.max_queued_bytes);
             let timer = match (close_deadline, &keepalive) {
                 (Some(deadline), _) => Some(deadline),
-                (None, Some(keepalive)) => Some(keepalive.deadline()),
-                (None, None) => None,
+                // Silence is ours while paused, not the peer's.
+                (None, Some(keepalive)) if !paused => Some(keepalive.deadline()),
+                (None, _) => None,
             };
             tokio::select! {
                 command = self.commands.recv(), if close_deadline.is_none() => match command {
@@ -438,7 +501,12 @@ impl SocketTask {
                         return Ending::Destroyed;
                     }
                 },
-                incoming = stream.next() => {
+                () = self.shared.drained.notified(), if paused => {
+                    if let Some(keepalive) = &mut keepalive {
+                        keepalive.heard();
+                    }
+                }
+                incoming = stream.next(), if !paused => {
                     if let Some(keepalive) = &mut keepalive {
                         keepalive.heard();
                     }
@@ -468,6 +536,12 @@ impl SocketTask {
                         Some(Err(error)) => {
                             if let Some(frame) = received_close.take() && is_late_close_error(&error) {
                                 return Ending::Clean(frame);
+                            }
+                            // Fail the connection (RFC 6455 §7.1.7), telling
+                            // the peer why when the error has a close code.
+                            if let Some(code) = failure_close_code(&error) {
+                                let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
+                                let _ = tokio::time::timeout(self.close_timeout, stream.close(Some(frame))).await;
                             }
                             return Ending::Failed(wire_error(error));
                         }
@@ -552,6 +626,17 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+/// The close code that tells the peer why we fail the connection.
+fn failure_close_code(error: &tungstenite::Error) -> Option<u16> {
+    match error {
+        tungstenite::Error::Capacity(_) => Some(1009),
+        tungstenite::Error::Utf8(_) => Some(1007),
+        tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        tungstenite::Error::Protocol(_) => Some(1002),
+        _ => None,
     }
 }
 

@@ -87,6 +87,18 @@ pub fn allow_all() -> WebSocketConfig {
 
 /// As [`run_guest`], with the host enforcing `config`.
 pub async fn run_guest_with(name: &str, args: &[&str], config: WebSocketConfig) -> GuestRun {
+    try_run_guest(name, args, config)
+        .await
+        .expect("the guest does not trap")
+}
+
+/// As [`run_guest_with`]; a trap is returned (after its sockets are
+/// aborted with 1011) instead of failing the test.
+pub async fn try_run_guest(
+    name: &str,
+    args: &[&str],
+    config: WebSocketConfig,
+) -> wasmtime::Result<GuestRun> {
     let component = component(name);
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec![name];
@@ -102,16 +114,13 @@ pub async fn run_guest_with(name: &str, args: &[&str], config: WebSocketConfig) 
         .await
         .expect("instantiates");
     let run = async {
-        let status = guest.run().await.expect("run does not trap");
+        let status = guest.run().await?;
         if status == 0 {
-            guest
-                .dispatch_until_idle()
-                .await
-                .expect("callbacks do not trap");
+            guest.dispatch_until_idle().await?;
         }
-        status
+        Ok::<_, wasmtime::Error>(status)
     };
-    let status = tokio::time::timeout(RUN_LIMIT, run)
+    let outcome = tokio::time::timeout(RUN_LIMIT, run)
         .await
         .unwrap_or_else(|_| {
             panic!(
@@ -119,16 +128,24 @@ pub async fn run_guest_with(name: &str, args: &[&str], config: WebSocketConfig) 
                 String::from_utf8_lossy(&stdout.contents())
             )
         });
+    let status = match outcome {
+        Ok(status) => status,
+        Err(trap) => {
+            guest.abort().await;
+            return Err(trap);
+        }
+    };
     let stats = guest.state().websockets().stats().clone();
+    guest.shutdown().await;
     let stdout = String::from_utf8_lossy(&stdout.contents())
         .lines()
         .map(str::to_string)
         .collect();
-    GuestRun {
+    Ok(GuestRun {
         status,
         stdout,
         stats,
-    }
+    })
 }
 
 /// Runs the probe test guest with a scenario and URLs.

@@ -185,6 +185,72 @@ fn main() {
                 report("close", ws.close());
             });
         }
+        // Panics (traps) in its message callback.
+        "trap" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            ws.on_open(|ws| report("send", ws.send_text("trigger")));
+            ws.on_message(|_, _| panic!("the guest fails on purpose"));
+        }
+        // Never returns from its open callback.
+        "spin" => {
+            let ws = connect(&urls[0]);
+            ws.on_open(|_| {
+                println!("spinning");
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            });
+        }
+        // Pull mode: waits for open, then takes nothing for MS milliseconds
+        // while the server floods, then drains what is queued and closes.
+        "hold" => {
+            let ws = connect(&urls[0]);
+            let hold_ms: u64 = urls[1].parse().unwrap();
+            let received = Rc::new(RefCell::new(0usize));
+            let counter = received.clone();
+            ws.on_message(move |_, message| {
+                if let Message::Binary(bytes) = message {
+                    *counter.borrow_mut() += bytes.len();
+                }
+            });
+            while ws.ready_state() == ReadyState::Connecting {
+                device.wait();
+                device.update();
+            }
+            println!("received-before-hold={}", received.borrow());
+            *received.borrow_mut() = 0;
+            std::thread::sleep(std::time::Duration::from_millis(hold_ms));
+            device.update();
+            println!("received-after-hold={}", received.borrow());
+            report("close", ws.close_with(1000, ""));
+            while ws.ready_state() != ReadyState::Closed {
+                device.wait();
+                device.update();
+            }
+            println!("closed");
+        }
+        // Sends 1 MiB messages until the host refuses one.
+        "stuff" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            ws.on_open(|ws| {
+                let chunk = vec![1u8; 1 << 20];
+                let mut accepted: u64 = 0;
+                loop {
+                    match ws.send_binary(&chunk) {
+                        Ok(()) => accepted += 1,
+                        Err(error) => {
+                            println!("refused-after={accepted} {}", describe_error(&error));
+                            break;
+                        }
+                    }
+                }
+                println!("buffered-mib={}", ws.buffered_amount() >> 20);
+                report("close", ws.close_with(1000, ""));
+            });
+        }
         // Closes at once, while the socket is still connecting.
         "close-while-connecting" => {
             let ws = connect(&urls[0]);
