@@ -318,3 +318,62 @@ async fn invalid_utf8_in_a_text_message_fails_the_connection_with_1007() {
     );
     assert_eq!(server.journal.wait_for("close").await, "close 1007");
 }
+
+#[tokio::test]
+async fn a_frame_header_announcing_2_pow_63_bytes_fails_with_message_too_large() {
+    let server = serve_tcp(|tcp, journal: Journal| async move {
+        use tokio::io::AsyncWriteExt;
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        // FIN + binary, 64-bit length 2^63 - 1, then a few bytes.
+        let header = [
+            0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3,
+        ];
+        ws.get_mut().write_all(&header).await.unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(Some(frame)) = message {
+                journal.record(format!("close {}", u16::from(frame.code)));
+            }
+        }
+    })
+    .await;
+    let run = support::probe("observe", &[&server.url()]).await;
+    assert!(
+        run.stdout[1].starts_with("push 1 error message-too-large "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[2],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    assert_eq!(server.journal.wait_for("close").await, "close 1009");
+}
+
+#[tokio::test]
+async fn a_tcp_reset_in_the_middle_of_a_frame_fails_the_connection() {
+    let server = serve_tcp(|tcp, _| async move {
+        use tokio::io::AsyncWriteExt;
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+        // A text frame announcing 100 bytes, of which only 10 arrive.
+        ws.get_mut().write_all(&[0x81, 100]).await.unwrap();
+        ws.get_mut().write_all(b"0123456789").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Linger 0: closing sends RST instead of FIN.
+        let tcp = ws.into_inner();
+        tcp.set_zero_linger().unwrap();
+        drop(tcp);
+    })
+    .await;
+    let run = support::probe("observe", &[&server.url()]).await;
+    assert_eq!(run.stdout[0], "push 1 open state=open");
+    assert!(
+        run.stdout[1].starts_with("push 1 error io "),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[2],
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    assert_eq!(run.stdout.len(), 3);
+}

@@ -152,6 +152,11 @@ impl WebSocketCtx {
         self.tasks.clone()
     }
 
+    /// How many socket handles the guest holds (destroyed ones excluded).
+    pub fn held_sockets(&self) -> usize {
+        self.socket_reps.len()
+    }
+
     /// The counters so far.
     pub fn stats(&self) -> &Stats {
         &self.stats

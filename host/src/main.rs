@@ -38,6 +38,8 @@ enum Command {
         ca_files: Vec<PathBuf>,
         #[command(flatten)]
         net: NetFlags,
+        #[command(flatten)]
+        limits: LimitFlags,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -49,6 +51,58 @@ enum Command {
         #[arg(long, default_value_t = 3)]
         count: u32,
     },
+}
+
+/// The limit flags; each default is the library's (see `WebSocketConfig`).
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// Sockets the guest may have live at once [default: 256].
+    #[arg(long, value_name = "N")]
+    max_sockets: Option<usize>,
+    /// Largest message in either direction, in bytes [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_message_size: Option<usize>,
+    /// Received bytes held per socket before the host stops reading it [default: 8 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_queued_bytes: Option<u64>,
+    /// The most buffered-amount may reach; larger sends are refused [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    max_buffered: Option<u64>,
+    /// How long one callback may run before the guest is stopped, in ms [default: 10000].
+    #[arg(long, value_name = "MS")]
+    callback_time_limit: Option<u64>,
+    /// The guest's memory cap, in MiB [default: 256].
+    #[arg(long, value_name = "MIB")]
+    max_memory: Option<usize>,
+}
+
+impl LimitFlags {
+    fn apply(&self, config: &mut WebSocketConfig) {
+        if let Some(n) = self.max_sockets {
+            config.max_sockets = n;
+            config.max_sockets_per_device = n;
+        }
+        if let Some(bytes) = self.max_message_size {
+            config.max_message_size = bytes;
+            config.max_frame_size = config.max_frame_size.min(bytes);
+        }
+        if let Some(bytes) = self.max_queued_bytes {
+            config.max_queued_bytes = bytes;
+        }
+        if let Some(bytes) = self.max_buffered {
+            config.max_buffered_amount = bytes;
+        }
+        if let Some(ms) = self.callback_time_limit {
+            config.callback_time_limit = std::time::Duration::from_millis(ms);
+        }
+    }
+
+    fn memory_limit(&self) -> usize {
+        self.max_memory
+            .map_or(wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT, |mib| {
+                mib << 20
+            })
+    }
 }
 
 /// The network policy flags: deny by default, as Deno's `--allow-net`.
@@ -86,8 +140,9 @@ async fn main() -> ExitCode {
             app,
             ca_files,
             net,
+            limits,
             args,
-        } => run(app, ca_files, net, args).await,
+        } => run(app, ca_files, net, limits, args).await,
         Command::Demo { count } => demo(count).await,
     };
     match outcome {
@@ -107,9 +162,10 @@ async fn run_guest(
     component: &Component,
     argv: &[String],
     config: WebSocketConfig,
+    memory_limit: usize,
 ) -> wasmtime::Result<(i32, wit_websocket_host::Stats)> {
     let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
-    let state = GuestState::new(wasi, WebSocketCtx::new(config));
+    let state = GuestState::new(wasi, WebSocketCtx::new(config)).with_memory_limit(memory_limit);
     let mut guest = runner.instantiate(component, state).await?;
     let mut outcome = guest.run().await;
     // A guest that exited early (or failed) gets no more callbacks.
@@ -133,10 +189,12 @@ async fn run(
     app: PathBuf,
     ca_files: Vec<PathBuf>,
     net: NetFlags,
+    limits: LimitFlags,
     args: Vec<String>,
 ) -> wasmtime::Result<i32> {
     let policy = net.policy().map_err(wasmtime::Error::msg)?;
     let mut config = WebSocketConfig::with_policy(policy);
+    limits.apply(&mut config);
     for file in &ca_files {
         config
             .extra_root_certificates
@@ -146,7 +204,11 @@ async fn run(
     let component = runner.load_file(&app)?;
     let mut argv = vec![app.display().to_string()];
     argv.extend(args);
-    Ok(run_guest(&runner, &component, &argv, config).await?.0)
+    Ok(
+        run_guest(&runner, &component, &argv, config, limits.memory_limit())
+            .await?
+            .0,
+    )
 }
 
 async fn demo(count: u32) -> wasmtime::Result<i32> {
@@ -164,7 +226,8 @@ async fn demo(count: u32) -> wasmtime::Result<i32> {
         .allow(&server.address().to_string())
         .map_err(wasmtime::Error::msg)?;
     let config = WebSocketConfig::with_policy(policy);
-    let (status, stats) = run_guest(&runner, &component, &argv, config).await?;
+    let memory_limit = wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT;
+    let (status, stats) = run_guest(&runner, &component, &argv, config, memory_limit).await?;
     let closed = stats
         .last_close
         .map_or_else(|| "never".to_string(), |info| info.code.to_string());

@@ -110,3 +110,51 @@ fn a_malformed_allow_list_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid --allow-net entry"), "{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_traps_exits_non_zero_with_the_trap_message() {
+    let server = EchoServer::start().await.unwrap();
+    let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        cli()
+            .args(["run", "--allow-net", &probe, "--", "trap", &url])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("the guest trapped; its sockets were closed with 1011"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("the guest fails on purpose"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn limit_flags_reach_the_host() {
+    let server = EchoServer::start().await.unwrap();
+    let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
+    let url = server.url();
+    let output = tokio::task::spawn_blocking(move || {
+        cli()
+            .args([
+                "run",
+                "--allow-net",
+                "--callback-time-limit=200",
+                &probe,
+                "--",
+                "spin",
+                &url,
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("interrupt"), "{stderr}");
+}

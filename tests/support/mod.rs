@@ -29,6 +29,11 @@ pub struct GuestRun {
     pub status: i32,
     pub stdout: Vec<String>,
     pub stats: Stats,
+    /// After the run, before shutdown: live sockets, socket handles the
+    /// guest still holds, and socket I/O tasks still running.
+    pub live_sockets: usize,
+    pub held_sockets: usize,
+    pub running_tasks: usize,
 }
 
 impl GuestRun {
@@ -135,7 +140,18 @@ pub async fn try_run_guest(
             return Err(trap);
         }
     };
-    let stats = guest.state().websockets().stats().clone();
+    let websockets = guest.state().websockets();
+    let stats = websockets.stats().clone();
+    let (live_sockets, held_sockets) = (websockets.live_sockets(), websockets.held_sockets());
+    // A task ends right after queuing its close event; give it a moment.
+    let tasks = websockets.tasks();
+    for _ in 0..100 {
+        if tasks.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let running_tasks = tasks.len();
     guest.shutdown().await;
     let stdout = String::from_utf8_lossy(&stdout.contents())
         .lines()
@@ -145,6 +161,9 @@ pub async fn try_run_guest(
         status,
         stdout,
         stats,
+        live_sockets,
+        held_sockets,
+        running_tasks,
     })
 }
 

@@ -91,6 +91,23 @@ fn report<T>(what: &str, result: Result<T, ErrorCode>) {
     }
 }
 
+/// Connection `n` of `count`: close on open, start the next on close.
+fn churn(device: Rc<NetworkDevice>, url: String, count: u32, n: u32) {
+    if n > count {
+        println!("churned {count}");
+        return;
+    }
+    let ws = device.create_websocket(&url).expect("valid URL");
+    ws.on_open(|ws| ws.close().expect("open sockets close"));
+    ws.on_error(|_, error| println!("error {}", describe_error(&error)));
+    ws.on_close(move |_, info| {
+        if !info.was_clean {
+            println!("unclean close {}", info.code);
+        }
+        churn(device.clone(), url.clone(), count, n + 1);
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (scenario, urls) = args.split_first().expect("usage: probe SCENARIO URL...");
@@ -250,6 +267,12 @@ fn main() {
                 println!("buffered-mib={}", ws.buffered_amount() >> 20);
                 report("close", ws.close_with(1000, ""));
             });
+        }
+        // Opens and closes COUNT connections one after another.
+        "churn" => {
+            let count: u32 = urls[1].parse().unwrap();
+            let device = Rc::new(NetworkDevice::new());
+            churn(device, urls[0].clone(), count, 1);
         }
         // Closes at once, while the socket is still connecting.
         "close-while-connecting" => {
