@@ -377,3 +377,40 @@ async fn a_tcp_reset_in_the_middle_of_a_frame_fails_the_connection() {
     );
     assert_eq!(run.stdout.len(), 3);
 }
+
+#[tokio::test]
+async fn socket_limits_per_guest_and_per_device_are_typed_errors() {
+    let server = serve(echo_journaling).await;
+    for (per_guest, per_device) in [(2, 256), (256, 2)] {
+        let config = WebSocketConfig {
+            max_sockets: per_guest,
+            max_sockets_per_device: per_device,
+            ..allow_all()
+        };
+        let run = probe_with("many-at-once", &[&server.url(), "3"], config).await;
+        let refused = run.line("create 3 err");
+        assert!(
+            refused.starts_with("create 3 err limit-exceeded "),
+            "{refused}"
+        );
+        assert!(refused.contains("already has 2 live sockets"), "{refused}");
+        assert_eq!(run.line("created"), "created 2");
+    }
+}
+
+#[tokio::test]
+async fn a_guest_over_its_memory_limit_traps_and_the_host_carries_on() {
+    let within =
+        support::try_run_guest_limited("probe", &["hog", "16"], allow_all(), 64 << 20).await;
+    assert_eq!(
+        within.expect("16 MiB fit in 64").line("allocated"),
+        "allocated 16 MiB"
+    );
+    let over =
+        support::try_run_guest_limited("probe", &["hog", "128"], allow_all(), 64 << 20).await;
+    let error = format!("{:?}", over.expect_err("128 MiB do not fit in 64"));
+    assert!(
+        error.contains("wasm trap") || error.contains("unreachable"),
+        "{error}"
+    );
+}

@@ -1,5 +1,7 @@
 //! `wit-websocket`: runs WebSocket guest apps in the wit-websocket host.
 
+mod bench;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -43,6 +45,17 @@ enum Command {
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Measure the host against a native client: round trips and pipelined
+    /// echo from native tokio-tungstenite and from a guest (push and pull
+    /// mode), against one echo server on 127.0.0.1, ending with ratio lines.
+    Bench {
+        /// Alternating repetitions of each measurement (the median is shown).
+        #[arg(long, default_value_t = 3)]
+        repetitions: usize,
+        /// A smoke run: a twentieth of the messages (figures are rough).
+        #[arg(long)]
+        quick: bool,
     },
     /// Run the bundled echo example against an echo server the CLI starts on
     /// 127.0.0.1 (no network or set-up needed) and print the conversation.
@@ -144,6 +157,9 @@ async fn main() -> ExitCode {
             args,
         } => run(app, ca_files, net, limits, args).await,
         Command::Demo { count } => demo(count).await,
+        Command::Bench { repetitions, quick } => {
+            bench::run(repetitions.max(1), quick).await.map(|()| 0)
+        }
     };
     match outcome {
         Ok(0) => ExitCode::SUCCESS,

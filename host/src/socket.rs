@@ -2,9 +2,10 @@
 //! CLOSED) and the tokio task that does its I/O.
 //!
 //! The guest-facing [`WebSocket`] resource and the I/O task share a
-//! [`SocketShared`]: the task moves the state forward and queues events; the
-//! resource reads the state and sends commands (messages, close, destroy) to
-//! the task over a channel.
+//! [`SocketShared`]: the task queues events; the guest-visible state advances
+//! as those events are delivered (or at once on the guest's own `close`); the
+//! resource sends commands (messages, close, destroy) to the task over a
+//! channel.
 
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -462,8 +463,10 @@ impl SocketTask {
         let mut keepalive = self.keepalive.map(Keepalive::new);
         loop {
             // While the guest has not taken what it was sent, stop reading:
-            // TCP then pushes back on the server.
-            let paused = self.shared.inbound_full(self.max_queued_bytes);
+            // TCP then pushes back on the server. A destroyed socket's events
+            // are dropped, so it reads on (to finish its closing handshake).
+            let paused =
+                !self.shared.is_destroyed() && self.shared.inbound_full(self.max_queued_bytes);
             let timer = match (close_deadline, &keepalive) {
                 (Some(deadline), _) => Some(deadline),
                 // Silence is ours while paused, not the peer's.

@@ -158,3 +158,30 @@ async fn limit_flags_reach_the_host() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("interrupt"), "{stderr}");
 }
+
+#[test]
+fn bench_runs_every_client_and_ends_with_ratio_lines() {
+    let output = cli()
+        .args(["bench", "--quick", "--repetitions", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let ratios: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("bench: ") && l.contains("/native"))
+        .collect();
+    assert_eq!(ratios.len(), 8, "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("bench: pull/native msgs pipe 64KiB = "),
+        "{stdout}"
+    );
+}

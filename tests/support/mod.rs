@@ -104,6 +104,22 @@ pub async fn try_run_guest(
     args: &[&str],
     config: WebSocketConfig,
 ) -> wasmtime::Result<GuestRun> {
+    try_run_guest_limited(
+        name,
+        args,
+        config,
+        wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT,
+    )
+    .await
+}
+
+/// As [`try_run_guest`], with the guest's memory capped at `memory_limit` bytes.
+pub async fn try_run_guest_limited(
+    name: &str,
+    args: &[&str],
+    config: WebSocketConfig,
+    memory_limit: usize,
+) -> wasmtime::Result<GuestRun> {
     let component = component(name);
     let stdout = MemoryOutputPipe::new(1 << 20);
     let mut argv = vec![name];
@@ -113,7 +129,7 @@ pub async fn try_run_guest(
         .stdout(stdout.clone())
         .inherit_stderr()
         .build();
-    let state = GuestState::new(wasi, WebSocketCtx::new(config));
+    let state = GuestState::new(wasi, WebSocketCtx::new(config)).with_memory_limit(memory_limit);
     let mut guest = runner()
         .instantiate(&component, state)
         .await

@@ -268,6 +268,30 @@ fn main() {
                 report("close", ws.close_with(1000, ""));
             });
         }
+        // Creates COUNT sockets on one device, then closes those it got.
+        "many-at-once" => {
+            let count: u32 = urls[1].parse().unwrap();
+            let mut created = Vec::new();
+            for n in 1..=count {
+                match device.create_websocket(&urls[0]) {
+                    Ok(ws) => created.push(ws),
+                    Err(error) => println!("create {n} err {}", describe_error(&error)),
+                }
+            }
+            println!("created {}", created.len());
+            for ws in created {
+                ws.on_open(|ws| ws.close().expect("open sockets close"));
+            }
+        }
+        // Allocates MIB mebibytes, touching every page.
+        "hog" => {
+            let mib: usize = urls[0].parse().unwrap();
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            for n in 1..=mib {
+                hoard.push(vec![n as u8; 1 << 20]);
+            }
+            println!("allocated {} MiB", hoard.len());
+        }
         // Opens and closes COUNT connections one after another.
         "churn" => {
             let count: u32 = urls[1].parse().unwrap();

@@ -1,0 +1,106 @@
+//! Benchmark guest for `wit-websocket bench`: echoes through the host and
+//! times itself with the monotonic clock.
+//!
+//! Usage: `bench MODE WORKLOAD URL COUNT SIZE WINDOW` where MODE is `push`
+//! (callbacks after `main` returns) or `pull` (`wait` + `update` in `main`),
+//! and WORKLOAD is `rtt` (one message at a time; prints `rtt-ns P50 P99`) or
+//! `pipe` (WINDOW messages in flight; prints `pipe-ns ELAPSED`).
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use wit_websocket_guest::{NetworkDevice, ReadyState, WebSocket};
+
+wit_websocket_guest::export_handler!();
+
+struct Run {
+    workload: String,
+    count: usize,
+    payload: Vec<u8>,
+    window: usize,
+    sent: usize,
+    received: usize,
+    started: Option<Instant>,
+    last_send: Option<Instant>,
+    round_trips: Vec<u64>,
+}
+
+impl Run {
+    fn send(&mut self, ws: &WebSocket) {
+        self.sent += 1;
+        self.last_send = Some(Instant::now());
+        ws.send_binary(&self.payload)
+            .expect("the echo socket is open");
+    }
+
+    fn on_open(&mut self, ws: &WebSocket) {
+        self.started = Some(Instant::now());
+        let first = if self.workload == "rtt" {
+            1
+        } else {
+            self.window.min(self.count)
+        };
+        for _ in 0..first {
+            self.send(ws);
+        }
+    }
+
+    fn on_message(&mut self, ws: &WebSocket) {
+        self.received += 1;
+        if self.workload == "rtt"
+            && let Some(sent_at) = self.last_send
+        {
+            self.round_trips.push(sent_at.elapsed().as_nanos() as u64);
+        }
+        if self.sent < self.count {
+            self.send(ws);
+        } else if self.received == self.count {
+            self.report();
+            ws.close().expect("no code: always valid");
+        }
+    }
+
+    fn report(&mut self) {
+        if self.workload == "rtt" {
+            self.round_trips.sort_unstable();
+            let at = |q: f64| self.round_trips[((self.round_trips.len() - 1) as f64 * q) as usize];
+            println!("rtt-ns {} {}", at(0.5), at(0.99));
+        } else {
+            let elapsed = self.started.map_or(0, |s| s.elapsed().as_nanos());
+            println!("pipe-ns {elapsed}");
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [mode, workload, url, count, size, window] = args.as_slice() else {
+        eprintln!("usage: bench MODE WORKLOAD URL COUNT SIZE WINDOW");
+        std::process::exit(2);
+    };
+    let run = Rc::new(RefCell::new(Run {
+        workload: workload.clone(),
+        count: count.parse().expect("COUNT"),
+        payload: vec![0x5a; size.parse().expect("SIZE")],
+        window: window.parse().expect("WINDOW"),
+        sent: 0,
+        received: 0,
+        started: None,
+        last_send: None,
+        round_trips: Vec::new(),
+    }));
+    let device = NetworkDevice::new();
+    let ws = device.create_websocket(url).expect("a valid URL");
+    let opener = run.clone();
+    ws.on_open(move |ws| opener.borrow_mut().on_open(ws));
+    let receiver = run.clone();
+    ws.on_message(move |ws, _| receiver.borrow_mut().on_message(ws));
+    ws.on_error(|_, error| eprintln!("bench: {error:?}"));
+    if mode == "pull" {
+        while ws.ready_state() != ReadyState::Closed {
+            device.wait();
+            device.update();
+        }
+    }
+}
