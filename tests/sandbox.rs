@@ -414,3 +414,16 @@ async fn a_guest_over_its_memory_limit_traps_and_the_host_carries_on() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn a_guest_that_traps_in_run_loses_its_sockets_with_1011() {
+    let server = serve(echo_journaling).await;
+    let result =
+        support::try_run_guest("probe", &["trap-in-run", &server.url()], allow_all()).await;
+    let error = format!("{:?}", result.expect_err("the guest traps in run"));
+    assert!(error.contains("wasm backtrace"), "{error}");
+    assert_eq!(
+        server.journal.wait_for("close").await,
+        "close 1011 the application failed"
+    );
+}

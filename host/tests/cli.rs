@@ -131,6 +131,7 @@ async fn a_guest_that_traps_exits_non_zero_with_the_trap_message() {
         "{stderr}"
     );
     assert!(stderr.contains("the guest fails on purpose"), "{stderr}");
+    assert!(stderr.contains("wasm backtrace"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -209,6 +209,16 @@ fn main() {
             ws.on_open(|ws| report("send", ws.send_text("trigger")));
             ws.on_message(|_, _| panic!("the guest fails on purpose"));
         }
+        // Connects, then panics (traps) in `run` itself.
+        "trap-in-run" => {
+            let ws = connect(&urls[0]);
+            while ws.ready_state() == ReadyState::Connecting {
+                device.wait();
+                device.update();
+            }
+            println!("open, about to fail");
+            panic!("run fails on purpose");
+        }
         // Never returns from its open callback.
         "spin" => {
             let ws = connect(&urls[0]);
