@@ -43,16 +43,8 @@ async fn wss_with_an_untrusted_certificate_is_a_tls_error() {
     let url = format!("wss://{}/", server.address);
     // The host does not trust the test CA.
     let run = probe("observe", &[&url]).await;
-    assert!(
-        run.stdout[0].starts_with("push 1 error tls "),
-        "{:#?}",
-        run.stdout
-    );
+    run.assert_failed_at(0, "tls ");
     assert!(run.stdout[0].contains("UnknownIssuer"), "{}", run.stdout[0]);
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
 }
 
 #[tokio::test]
@@ -61,19 +53,11 @@ async fn wss_with_a_certificate_for_another_host_is_a_tls_error() {
     let server = serve_tls(&pki, echo_journaling).await;
     let url = format!("wss://{}/", server.address);
     let run = probe_with("observe", &[&url], trusting(&pki)).await;
-    assert!(
-        run.stdout[0].starts_with("push 1 error tls "),
-        "{:#?}",
-        run.stdout
-    );
+    run.assert_failed_at(0, "tls ");
     assert!(
         run.stdout[0].contains("certificate not valid for name"),
         "{}",
         run.stdout[0]
-    );
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
     );
 }
 
@@ -163,15 +147,7 @@ async fn subprotocols_and_headers_are_sent_and_the_choice_reported() {
 async fn a_subprotocol_not_offered_fails_the_connection() {
     let server = choosing_server(Some("other")).await;
     let run = probe("connect", &[&server.url(), "protocols=chat"]).await;
-    assert!(
-        run.stdout[0].starts_with("push 1 error handshake-rejected 101 "),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(0, "handshake-rejected 101 ");
 }
 
 #[tokio::test]
@@ -231,15 +207,7 @@ async fn keepalive_fails_a_connection_whose_peer_stopped_answering() {
     let server = silent_server().await;
     let run = probe("connect", &[&server.url(), "keepalive=150"]).await;
     assert_eq!(run.stdout[0], "push 1 open protocol= extensions=");
-    assert!(
-        run.stdout[1].starts_with("push 1 error timeout no pong arrived within 150ms"),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[2],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(1, "timeout no pong arrived within 150ms");
 }
 
 #[tokio::test]
@@ -283,16 +251,9 @@ async fn a_closing_handshake_the_peer_never_completes_times_out() {
     };
     let run = probe_with("connect", &[&server.url(), "then=close"], config).await;
     assert_eq!(run.stdout[1], "close ok");
-    assert!(
-        run.stdout[2].starts_with(
-            "push 1 error timeout the peer did not complete the closing handshake within 200ms"
-        ),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[3],
-        "push 1 close 1006 clean=false reason= state=closed"
+    run.assert_failed_at(
+        2,
+        "timeout the peer did not complete the closing handshake within 200ms",
     );
 }
 
@@ -305,16 +266,7 @@ async fn a_handshake_that_hangs_times_out() {
     })
     .await;
     let run = probe("connect", &[&server.url(), "connect-timeout=200"]).await;
-    assert!(
-        run.stdout[0]
-            .starts_with("push 1 error timeout the connection was not established within 200ms"),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(0, "timeout the connection was not established within 200ms");
 }
 
 /// A server that answers the upgrade request with `response` verbatim.
@@ -344,15 +296,7 @@ async fn http_errors_and_redirects_are_rejected_handshakes_with_their_status() {
     ] {
         let server = raw_http_server(response).await;
         let run = probe("observe", &[&server.url()]).await;
-        assert!(
-            run.stdout[0].starts_with(&format!("push 1 error handshake-rejected {status} ")),
-            "{:#?}",
-            run.stdout
-        );
-        assert_eq!(
-            run.stdout[1],
-            "push 1 close 1006 clean=false reason= state=closed"
-        );
+        run.assert_failed_at(0, &format!("handshake-rejected {status} "));
     }
 }
 
@@ -363,19 +307,11 @@ async fn a_bad_accept_key_is_a_rejected_handshake() {
     )
     .await;
     let run = probe("observe", &[&server.url()]).await;
-    assert!(
-        run.stdout[0].starts_with("push 1 error handshake-rejected 101 "),
-        "{:#?}",
-        run.stdout
-    );
+    run.assert_failed_at(0, "handshake-rejected 101 ");
     assert!(
         run.stdout[0].contains("Sec-WebSocket-Accept"),
         "{}",
         run.stdout[0]
-    );
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
     );
 }
 

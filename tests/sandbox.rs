@@ -68,19 +68,11 @@ async fn an_allowed_name_resolving_to_a_private_address_is_refused() {
         .unwrap()
         .deny_private(true);
     let run = probe_with("observe", &[&url], WebSocketConfig::with_policy(policy)).await;
-    assert!(
-        run.stdout[0].starts_with("push 1 error not-permitted localhost resolves to "),
-        "{:#?}",
-        run.stdout
-    );
+    run.assert_failed_at(0, "not-permitted localhost resolves to ");
     assert!(
         run.stdout[0].contains("--deny-private"),
         "{}",
         run.stdout[0]
-    );
-    assert_eq!(
-        run.stdout[1],
-        "push 1 close 1006 clean=false reason= state=closed"
     );
     assert!(
         server.journal.lines().is_empty(),
@@ -263,11 +255,7 @@ async fn sends_beyond_the_buffered_cap_are_refused_and_nothing_accepted_is_lost(
 async fn an_inbound_message_over_the_size_limit_fails_the_connection_with_1009() {
     let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
         let _ = ws.send(Message::Binary(vec![0u8; 2 << 20].into())).await;
-        while let Some(Ok(message)) = ws.next().await {
-            if let Message::Close(Some(frame)) = message {
-                journal.record(format!("close {}", u16::from(frame.code)));
-            }
-        }
+        support::journal_close_codes(ws, journal).await;
     })
     .await;
     let config = WebSocketConfig {
@@ -276,15 +264,7 @@ async fn an_inbound_message_over_the_size_limit_fails_the_connection_with_1009()
         ..allow_all()
     };
     let run = support::probe_with("observe", &[&server.url()], config).await;
-    assert!(
-        run.stdout[1].starts_with("push 1 error message-too-large "),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[2],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(1, "message-too-large ");
     assert_eq!(server.journal.wait_for("close").await, "close 1009");
 }
 
@@ -299,23 +279,11 @@ async fn invalid_utf8_in_a_text_message_fails_the_connection_with_1007() {
             .write_all(&[0x81, 0x02, 0xC3, 0x28])
             .await
             .unwrap();
-        while let Some(Ok(message)) = ws.next().await {
-            if let Message::Close(Some(frame)) = message {
-                journal.record(format!("close {}", u16::from(frame.code)));
-            }
-        }
+        support::journal_close_codes(ws, journal).await;
     })
     .await;
     let run = support::probe("observe", &[&server.url()]).await;
-    assert!(
-        run.stdout[1].starts_with("push 1 error protocol-violation invalid UTF-8"),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[2],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(1, "protocol-violation invalid UTF-8");
     assert_eq!(server.journal.wait_for("close").await, "close 1007");
 }
 
@@ -329,23 +297,11 @@ async fn a_frame_header_announcing_2_pow_63_bytes_fails_with_message_too_large()
             0x82, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3,
         ];
         ws.get_mut().write_all(&header).await.unwrap();
-        while let Some(Ok(message)) = ws.next().await {
-            if let Message::Close(Some(frame)) = message {
-                journal.record(format!("close {}", u16::from(frame.code)));
-            }
-        }
+        support::journal_close_codes(ws, journal).await;
     })
     .await;
     let run = support::probe("observe", &[&server.url()]).await;
-    assert!(
-        run.stdout[1].starts_with("push 1 error message-too-large "),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[2],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(1, "message-too-large ");
     assert_eq!(server.journal.wait_for("close").await, "close 1009");
 }
 
@@ -366,15 +322,7 @@ async fn a_tcp_reset_in_the_middle_of_a_frame_fails_the_connection() {
     .await;
     let run = support::probe("observe", &[&server.url()]).await;
     assert_eq!(run.stdout[0], "push 1 open state=open");
-    assert!(
-        run.stdout[1].starts_with("push 1 error io "),
-        "{:#?}",
-        run.stdout
-    );
-    assert_eq!(
-        run.stdout[2],
-        "push 1 close 1006 clean=false reason= state=closed"
-    );
+    run.assert_failed_at(1, "io ");
     assert_eq!(run.stdout.len(), 3);
 }
 

@@ -46,6 +46,23 @@ impl GuestRun {
             .collect()
     }
 
+    /// Asserts that line `index` is an error event for socket 1 starting
+    /// with `error` (e.g. `"io "`) and the next one its abnormal close (1006).
+    pub fn assert_failed_at(&self, index: usize, error: &str) {
+        let line = self.stdout.get(index).map(String::as_str).unwrap_or("");
+        assert!(
+            line.starts_with(&format!("push 1 error {error}")),
+            "{:#?}",
+            self.stdout
+        );
+        assert_eq!(
+            self.stdout.get(index + 1).map(String::as_str),
+            Some("push 1 close 1006 clean=false reason= state=closed"),
+            "{:#?}",
+            self.stdout
+        );
+    }
+
     /// The one line starting with `prefix`; panics with the whole output otherwise.
     pub fn line(&self, prefix: &str) -> &str {
         match self.lines_starting(prefix).as_slice() {
@@ -264,6 +281,18 @@ where
         }
     })
     .await
+}
+
+/// Reads until the connection ends, journaling each close frame's code.
+pub async fn journal_close_codes<S>(mut ws: WebSocketStream<S>, journal: Journal)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    while let Some(Ok(message)) = ws.next().await {
+        if let Message::Close(Some(frame)) = message {
+            journal.record(format!("close {}", u16::from(frame.code)));
+        }
+    }
 }
 
 /// Echoes messages, journaling each one and the close frame it receives.
