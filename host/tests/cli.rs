@@ -9,6 +9,14 @@ fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wit-websocket"))
 }
 
+/// Runs the CLI off the async runtime, so a server on that runtime can answer it.
+async fn run_cli_beside_server(args: &[&str]) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || cli().args(&args).output().unwrap())
+        .await
+        .unwrap()
+}
+
 #[test]
 fn demo_prints_the_conversation_and_the_summary_line() {
     let output = cli().args(["demo", "--count", "4"]).output().unwrap();
@@ -36,14 +44,8 @@ async fn run_executes_a_guest_against_a_server_and_exits_with_its_status() {
     let server = EchoServer::start().await.unwrap();
     let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
     let url = server.url();
-    let output = tokio::task::spawn_blocking(move || {
-        cli()
-            .args(["run", "--allow-net=127.0.0.1", &echo, "--", &url, "2"])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output =
+        run_cli_beside_server(&["run", "--allow-net=127.0.0.1", &echo, "--", &url, "2"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("echoed: message 2 of 2\n"), "{stdout}");
@@ -85,11 +87,7 @@ async fn run_denies_the_network_unless_allowed_and_names_the_flag() {
     let server = EchoServer::start().await.unwrap();
     let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
     let url = server.url();
-    let output = tokio::task::spawn_blocking(move || {
-        cli().args(["run", &echo, "--", &url]).output().unwrap()
-    })
-    .await
-    .unwrap();
+    let output = run_cli_beside_server(&["run", &echo, "--", &url]).await;
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
     let flag = format!("--allow-net={}", server.address());
@@ -116,14 +114,7 @@ async fn a_guest_that_traps_exits_non_zero_with_the_trap_message() {
     let server = EchoServer::start().await.unwrap();
     let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
     let url = server.url();
-    let output = tokio::task::spawn_blocking(move || {
-        cli()
-            .args(["run", "--allow-net", &probe, "--", "trap", &url])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = run_cli_beside_server(&["run", "--allow-net", &probe, "--", "trap", &url]).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -139,22 +130,16 @@ async fn limit_flags_reach_the_host() {
     let server = EchoServer::start().await.unwrap();
     let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
     let url = server.url();
-    let output = tokio::task::spawn_blocking(move || {
-        cli()
-            .args([
-                "run",
-                "--allow-net",
-                "--callback-time-limit=200",
-                &probe,
-                "--",
-                "spin",
-                &url,
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let output = run_cli_beside_server(&[
+        "run",
+        "--allow-net",
+        "--callback-time-limit=200",
+        &probe,
+        "--",
+        "spin",
+        &url,
+    ])
+    .await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("interrupt"), "{stderr}");
