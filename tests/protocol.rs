@@ -8,10 +8,16 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::frame::{
+    Frame,
+    coding::{Data, OpCode},
+};
 use wit_websocket_host::WebSocketConfig;
+use wit_websocket_host::echo_server::EchoServer;
 
 use support::{
-    Journal, ServerSocket, TestPki, echo_journaling, probe, probe_with, serve, serve_tcp, serve_tls,
+    Journal, ServerSocket, TestPki, echo_journaling, journal_close_codes, probe, probe_with, serve,
+    serve_tcp, serve_tls,
 };
 
 fn trusting(pki: &TestPki) -> WebSocketConfig {
@@ -324,4 +330,134 @@ async fn http_urls_map_to_ws() {
         run.line("pull 1 close"),
         "pull 1 close 1000 clean=true reason=done"
     );
+}
+
+// permessage-deflate (RFC 7692).
+
+/// The exchange lines the probe prints when every echo matched.
+const EXCHANGED: [&str; 3] = [
+    "echo 0 5 bytes matches=true",
+    "echo 1 220000 bytes matches=true",
+    "echo 2 70000 bytes matches=true",
+];
+
+#[tokio::test]
+async fn compression_is_offered_by_default_and_messages_travel_compressed() {
+    let server = EchoServer::start().await.unwrap();
+    let run = probe("connect", &[&server.url(), "then=exchange"]).await;
+    assert_eq!(
+        run.line("push 1 open"),
+        "push 1 open protocol= extensions=permessage-deflate"
+    );
+    assert_eq!(run.lines_starting("echo "), EXCHANGED);
+    assert_eq!(
+        run.line("push 1 close"),
+        "push 1 close 1000 clean=true reason= state=closed"
+    );
+    // The server inflated every message the guest sent; the guest's echoes
+    // matched, so it inflated every message the server compressed.
+    assert_eq!(server.compressed_messages_received(), 3);
+}
+
+#[tokio::test]
+async fn compression_can_be_declined() {
+    let server = EchoServer::start().await.unwrap();
+    let run = probe(
+        "connect",
+        &[&server.url(), "compression=false", "then=exchange"],
+    )
+    .await;
+    assert_eq!(run.line("push 1 open"), "push 1 open protocol= extensions=");
+    assert_eq!(run.lines_starting("echo "), EXCHANGED);
+    assert_eq!(server.compressed_messages_received(), 0);
+}
+
+/// A server that answers the upgrade with `extensions` as its
+/// `Sec-WebSocket-Extensions`, then runs `behaviour`.
+#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
+async fn extension_server<F, Fut>(extensions: &'static str, behaviour: F) -> support::TestServer
+where
+    F: Fn(ServerSocket, Journal) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    serve_tcp(move |tcp, journal: Journal| {
+        let behaviour = behaviour.clone();
+        async move {
+            let callback = move |_: &Request, mut response: Response| {
+                response
+                    .headers_mut()
+                    .insert("sec-websocket-extensions", extensions.parse().unwrap());
+                Ok(response)
+            };
+            if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
+                behaviour(ws, journal).await;
+            }
+        }
+    })
+    .await
+}
+
+#[tokio::test]
+async fn extensions_not_offered_or_malformed_fail_the_connection() {
+    for (extensions, setting) in [
+        ("permessage-deflate", "compression=false"),
+        ("x-webkit-deflate-frame", "compression=true"),
+        (
+            "permessage-deflate; client_max_window_bits=20",
+            "compression=true",
+        ),
+        ("permessage-deflate; hyper_mode", "compression=true"),
+    ] {
+        let server = extension_server(extensions, journal_close_codes).await;
+        let run = probe("connect", &[&server.url(), setting]).await;
+        run.assert_failed_at(0, "handshake-rejected 101 ");
+    }
+}
+
+/// A compressed frame carrying `message`, as a server with deflate sends it.
+fn compressed(message: Message) -> Message {
+    let (params, _) = wit_websocket_host::deflate::answer_offers(&["permessage-deflate"]).unwrap();
+    params.server_deflater().deflate(message)
+}
+
+#[tokio::test]
+async fn a_message_that_does_not_inflate_fails_the_connection_with_1002() {
+    let server = extension_server(
+        "permessage-deflate",
+        |mut ws: ServerSocket, journal| async move {
+            // RSV1 set on a final text frame whose payload is not deflate data.
+            let mut frame = Frame::message(vec![0xff, 0xff], OpCode::Data(Data::Text), true);
+            frame.header_mut().rsv1 = true;
+            let _ = ws.send(Message::Frame(frame)).await;
+            journal_close_codes(ws, journal).await;
+        },
+    )
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    run.assert_failed_at(
+        1,
+        "protocol-violation a compressed message does not inflate",
+    );
+    assert_eq!(server.journal.wait_for("close").await, "close 1002");
+}
+
+#[tokio::test]
+async fn a_small_frame_inflating_past_the_message_limit_fails_with_1009() {
+    let server = extension_server(
+        "permessage-deflate",
+        |mut ws: ServerSocket, journal| async move {
+            // 8 MiB of zeros compress to about 8 KiB.
+            let bomb = compressed(Message::binary(vec![0u8; 8 << 20]));
+            let _ = ws.send(bomb).await;
+            journal_close_codes(ws, journal).await;
+        },
+    )
+    .await;
+    let config = WebSocketConfig {
+        max_message_size: 1 << 20,
+        ..support::allow_all()
+    };
+    let run = probe_with("observe", &[&server.url()], config).await;
+    run.assert_failed_at(1, "message-too-large ");
+    assert_eq!(server.journal.wait_for("close").await, "close 1009");
 }

@@ -344,6 +344,7 @@ impl Default for ConnectOptions {
             headers: Vec::new(),
             connect_timeout_ms: None,
             keepalive_interval_ms: None,
+            compression: None,
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct WebSocketConfig {
     /// destroyed socket to close) before dropping the TCP connection.
     /// Default 5 s: long enough for a slow peer, short enough not to leak.
     pub close_timeout: Duration,
+    /// Whether to offer permessage-deflate (RFC 7692) when the guest's
+    /// connect options do not say. Default true, as browsers offer it.
+    pub offer_compression: bool,
     /// Certificate authorities trusted for `wss://` besides the webpki roots
     /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`].
     pub extra_root_certificates: Vec<CertificateDer<'static>>,
@@ -80,6 +83,7 @@ impl Default for WebSocketConfig {
             max_frame_size: 16 << 20,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(5),
+            offer_compression: true,
             extra_root_certificates: Vec::new(),
             policy: Arc::new(AllowList::deny_all()),
         }

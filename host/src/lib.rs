@@ -45,6 +45,7 @@
 #[allow(missing_docs)] // Generated: the docs are in the WIT.
 pub mod bindings;
 pub mod config;
+pub mod deflate;
 pub mod device;
 pub mod dispatch;
 pub mod echo_server;

@@ -66,7 +66,8 @@ enum Command {
     },
 }
 
-/// The limit flags; each default is the library's (see `WebSocketConfig`).
+/// The limit and protocol flags; each default is the library's (see
+/// `WebSocketConfig`).
 #[derive(clap::Args)]
 struct LimitFlags {
     /// Sockets the guest may have live at once [default: 256].
@@ -87,6 +88,10 @@ struct LimitFlags {
     /// The guest's memory cap, in MiB [default: 256].
     #[arg(long, value_name = "MIB")]
     max_memory: Option<usize>,
+    /// Do not offer permessage-deflate unless the guest asks for it in its
+    /// connect options [default: offered, as browsers do].
+    #[arg(long)]
+    no_compression: bool,
 }
 
 impl LimitFlags {
@@ -107,6 +112,9 @@ impl LimitFlags {
         }
         if let Some(ms) = self.callback_time_limit {
             config.callback_time_limit = std::time::Duration::from_millis(ms);
+        }
+        if self.no_compression {
+            config.offer_compression = false;
         }
     }
 

@@ -41,6 +41,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             headers: Vec::new(),
             connect_timeout_ms: None,
             keepalive_interval_ms: None,
+            compression: None,
         });
         if let Err(error) = rules::check_options(&options) {
             return Ok(Err(error));

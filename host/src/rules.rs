@@ -199,6 +199,7 @@ mod tests {
                 .collect(),
             connect_timeout_ms: None,
             keepalive_interval_ms: None,
+            compression: None,
         };
         assert!(
             check_options(&with(

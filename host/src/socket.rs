@@ -29,6 +29,7 @@ use crate::bindings::{
     CloseInfo, ConnectOptions, ErrorCode, EventKind, HandshakeRejection, Message, ReadyState,
 };
 use crate::config::WebSocketConfig;
+use crate::deflate::{self, DeflateParams, DeflateStream, MessageDeflater};
 use crate::device::EventQueue;
 use crate::policy::NetworkPolicy;
 use crate::rules::Target;
@@ -215,6 +216,7 @@ impl WebSocket {
                 .filter(|&ms| ms > 0)
                 .map(|ms| Duration::from_millis(ms.into())),
         };
+        let compression = options.compression.unwrap_or(config.offer_compression);
         let connect_timeout = options
             .connect_timeout_ms
             .map(|ms| Duration::from_millis(ms.into()))
@@ -223,7 +225,12 @@ impl WebSocket {
             .max_message_size(Some(config.max_message_size))
             .max_frame_size(Some(config.max_frame_size));
         let url = target.url.to_string();
-        tasks.spawn(task.run(target, tls, options, wire_config, connect_timeout));
+        let connection = ConnectionSettings {
+            tls,
+            wire_config,
+            compression,
+        };
+        tasks.spawn(task.run(target, options, connection, connect_timeout));
         Self {
             shared,
             url,
@@ -370,7 +377,24 @@ impl wasmtime_wasi_io::poll::Pollable for WebSocket {
     }
 }
 
-type Stream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Stream = WebSocketStream<DeflateStream<MaybeTlsStream<TcpStream>>>;
+
+/// How to open a connection, besides the guest's options.
+struct ConnectionSettings {
+    tls: Option<Arc<rustls::ClientConfig>>,
+    wire_config: WireConfig,
+    /// Offer permessage-deflate.
+    compression: bool,
+}
+
+/// An open connection and what its handshake agreed.
+struct Connection {
+    stream: Stream,
+    protocol: String,
+    extensions: String,
+    /// Compresses what we send, when deflate was agreed.
+    deflater: Option<MessageDeflater>,
+}
 
 /// How a connection ended, for the close event.
 enum Ending {
@@ -396,21 +420,20 @@ impl SocketTask {
     async fn run(
         mut self,
         target: Target,
-        tls: Option<Arc<rustls::ClientConfig>>,
         options: ConnectOptions,
-        wire_config: WireConfig,
+        settings: ConnectionSettings,
         connect_timeout: Duration,
     ) {
         let connecting = tokio::time::timeout(
             connect_timeout,
-            open_connection(&target, &*self.policy, tls, &options, wire_config),
+            open_connection(&target, &*self.policy, &options, settings),
         );
         let ending = tokio::select! {
             connected = connecting => match connected {
-                Ok(Ok((stream, protocol, extensions))) => {
-                    if self.shared.opened(protocol, extensions) {
+                Ok(Ok(connection)) => {
+                    if self.shared.opened(connection.protocol, connection.extensions) {
                         self.shared.queue.push(&self.shared, EventKind::Open);
-                        self.converse(stream).await
+                        self.converse(connection.stream, connection.deflater).await
                     } else {
                         // The guest closed while the handshake finished.
                         closed_while_connecting()
@@ -455,7 +478,11 @@ impl SocketTask {
 
     /// The OPEN and CLOSING states: relays messages both ways until the
     /// connection ends.
-    async fn converse(&mut self, mut stream: Stream) -> Ending {
+    async fn converse(
+        &mut self,
+        mut stream: Stream,
+        mut deflater: Option<MessageDeflater>,
+    ) -> Ending {
         // Set once a close frame was received from the peer.
         let mut received_close: Option<Option<CloseFrame>> = None;
         // Set when the closing handshake started; the peer must finish by then.
@@ -479,7 +506,13 @@ impl SocketTask {
                         // After the peer's close frame nothing more may be
                         // sent; like the browser, the message is discarded.
                         let written = match received_close {
-                            None => stream.send(message).await,
+                            None => {
+                                let message = match &mut deflater {
+                                    Some(deflater) => deflater.deflate(message),
+                                    None => message,
+                                };
+                                stream.send(message).await
+                            }
                             Some(_) => Ok(()),
                         };
                         self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
@@ -639,6 +672,7 @@ fn failure_close_code(error: &tungstenite::Error) -> Option<u16> {
         tungstenite::Error::Utf8(_) => Some(1007),
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         tungstenite::Error::Protocol(_) => Some(1002),
+        tungstenite::Error::Io(e) if deflate::is_inflate_error(e) => Some(1002),
         _ => None,
     }
 }
@@ -653,16 +687,14 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
     )
 }
 
-/// DNS, TCP and the HTTP upgrade. Returns the stream, the chosen subprotocol
-/// and the accepted extensions.
+/// DNS, TCP, TLS and the HTTP upgrade.
 async fn open_connection(
     target: &Target,
     policy: &dyn NetworkPolicy,
-    tls: Option<Arc<rustls::ClientConfig>>,
     options: &ConnectOptions,
-    wire_config: WireConfig,
-) -> Result<(Stream, String, String), ErrorCode> {
-    let request = build_request(target, options)?;
+    settings: ConnectionSettings,
+) -> Result<Connection, ErrorCode> {
+    let request = build_request(target, options, settings.compression)?;
     let resolved: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
         .await
         .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?
@@ -691,27 +723,40 @@ async fn open_connection(
     // Messages are written whole; Nagle's algorithm would only add latency.
     tcp.set_nodelay(true)
         .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
-    let transport = match tls {
+    let transport = match settings.tls {
         None => MaybeTlsStream::Plain(tcp),
         Some(config) => MaybeTlsStream::Rustls(tls_handshake(config, &target.host, tcp).await?),
     };
-    let (stream, response) =
-        tokio_tungstenite::client_async_with_config(request, transport, Some(wire_config))
-            .await
-            .map_err(handshake_error)?;
-    let header = |name: &str| {
+    let (mut stream, response) = tokio_tungstenite::client_async_with_config(
+        request,
+        DeflateStream::new(transport),
+        Some(settings.wire_config),
+    )
+    .await
+    .map_err(handshake_error)?;
+    let headers = |name: &str| -> Vec<&str> {
         response
             .headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_string()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect()
     };
-    Ok((
+    let extensions = headers("sec-websocket-extensions");
+    let agreed: Option<DeflateParams> = deflate::accept_response(&extensions, settings.compression)
+        .map_err(|message| {
+            ErrorCode::HandshakeRejected(HandshakeRejection {
+                status: 101,
+                message,
+            })
+        })?;
+    stream.get_mut().negotiated(agreed.as_ref(), true);
+    Ok(Connection {
+        protocol: headers("sec-websocket-protocol").join(", "),
+        extensions: extensions.join(", "),
+        deflater: agreed.map(|params| params.client_deflater()),
         stream,
-        header("sec-websocket-protocol"),
-        header("sec-websocket-extensions"),
-    ))
+    })
 }
 
 /// The TLS handshake, verifying the server's certificate for `host`.
@@ -759,6 +804,7 @@ async fn connect_any(addresses: &[std::net::SocketAddr]) -> Result<TcpStream, Er
 fn build_request(
     target: &Target,
     options: &ConnectOptions,
+    compression: bool,
 ) -> Result<tungstenite::handshake::client::Request, ErrorCode> {
     let mut request = target
         .url
@@ -771,6 +817,12 @@ fn build_request(
         let value =
             HeaderValue::from_str(&options.protocols.join(", ")).map_err(|e| invalid(&e))?;
         headers.insert("sec-websocket-protocol", value);
+    }
+    if compression {
+        headers.insert(
+            "sec-websocket-extensions",
+            HeaderValue::from_static(deflate::CLIENT_OFFER),
+        );
     }
     for (name, value) in &options.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(&e))?;
@@ -787,6 +839,7 @@ fn wire_error(error: tungstenite::Error) -> ErrorCode {
         E::ConnectionClosed | E::AlreadyClosed => {
             ErrorCode::Io("the connection is closed".to_string())
         }
+        E::Io(e) if deflate::is_inflate_error(&e) => ErrorCode::ProtocolViolation(e.to_string()),
         E::Io(e) => ErrorCode::Io(e.to_string()),
         E::Tls(e) => ErrorCode::Tls(e.to_string()),
         E::Capacity(e) => ErrorCode::MessageTooLarge(e.to_string()),

@@ -48,11 +48,32 @@ async fn run_executes_a_guest_against_a_server_and_exits_with_its_status() {
         run_cli_beside_server(&["run", "--allow-net=127.0.0.1", &echo, "--", &url, "2"]).await;
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(&format!("open: {url} (permessage-deflate)\n")),
+        "compression is offered by default: {stdout}"
+    );
     assert!(stdout.contains("echoed: message 2 of 2\n"), "{stdout}");
     assert!(
         stdout.contains("closed: code 1000 reason \"done\" clean true"),
         "{stdout}"
     );
+
+    let output = run_cli_beside_server(&[
+        "run",
+        "--allow-net=127.0.0.1",
+        "--no-compression",
+        &echo,
+        "--",
+        &url,
+        "1",
+    ])
+    .await;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains(&format!("open: {url}\n")),
+        "--no-compression offers no extension: {stdout}"
+    );
+    assert!(stdout.contains("echoed: message 1 of 1\n"), "{stdout}");
 
     // The guest's failure is the CLI's. (WASI 0.2's `exit` carries only
     // success or failure, so the guest's `exit(2)` arrives as 1.)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Autobahn|Testsuite, cases 1-10, against the `autobahn` guest running in
-# `wit-websocket run`, and against the native tokio-tungstenite baseline in the
-# same fuzzing-server run. Prints each failing case of the guest, the 9.*
+# The Autobahn|Testsuite, cases 1-10, 12 and 13 (permessage-deflate), against
+# the `autobahn` guest running in `wit-websocket run`, and cases 1-10 against the
+# native tokio-tungstenite baseline (which has no deflate) in the same
+# fuzzing-server run. Prints each failing case of the guest, the 9.*
 # durations of both, and ends with `autobahn: P passed, F failed` (exit 1 if F > 0).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

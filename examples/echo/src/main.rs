@@ -53,7 +53,10 @@ fn main() {
     ws.on_open({
         let send_next = send_next.clone();
         move |ws| {
-            println!("open: {}", ws.url());
+            match ws.extensions().as_str() {
+                "" => println!("open: {}", ws.url()),
+                extensions => println!("open: {} ({extensions})", ws.url()),
+            }
             send_next(ws);
         }
     });

@@ -44,6 +44,7 @@ enum Op {
         headers: Vec<(String, String)>,
         timeout_ms: Option<u16>,
         keepalive_ms: Option<u16>,
+        compression: Option<bool>,
     },
     SendText(u8, String),
     SendBinary(u8, Vec<u8>),
@@ -143,6 +144,7 @@ fuzz_target!(|ops: Vec<Op>| {
                     headers,
                     timeout_ms,
                     keepalive_ms,
+                    compression,
                 } => {
                     let Some(d) = device(i) else { continue };
                     let url = match url {
@@ -154,6 +156,7 @@ fuzz_target!(|ops: Vec<Op>| {
                         headers,
                         connect_timeout_ms: timeout_ms.map(u32::from),
                         keepalive_interval_ms: keepalive_ms.map(u32::from),
+                        compression,
                     };
                     if let Ok(Ok(s)) = view.create_websocket(d, url, Some(options)) {
                         sockets.push(s.rep());

@@ -36,6 +36,7 @@ fuzz_target!(|input: Input| {
         headers: input.headers,
         connect_timeout_ms: None,
         keepalive_interval_ms: None,
+        compression: None,
     };
     if rules::check_options(&options).is_ok() {
         for (name, _) in &options.headers {

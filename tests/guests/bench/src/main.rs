@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::Instant;
 
-use wit_websocket_guest::{NetworkDevice, ReadyState, WebSocket};
+use wit_websocket_guest::{ConnectOptions, NetworkDevice, ReadyState, WebSocket};
 
 wit_websocket_guest::export_handler!();
 
@@ -91,7 +91,14 @@ fn main() {
         round_trips: Vec::new(),
     }));
     let device = NetworkDevice::new();
-    let ws = device.create_websocket(url).expect("a valid URL");
+    // The native baseline offers no compression: neither does this.
+    let options = ConnectOptions {
+        compression: Some(false),
+        ..ConnectOptions::default()
+    };
+    let ws = device
+        .create_websocket_with(url, &options)
+        .expect("a valid URL");
     let opener = run.clone();
     ws.on_open(move |ws| opener.borrow_mut().on_open(ws));
     let receiver = run.clone();

@@ -55,6 +55,39 @@ fn describe_close(info: &CloseInfo) -> String {
     )
 }
 
+/// The messages of the `exchange` step: short, long and repetitive, binary.
+fn exchange_messages() -> [Message; 3] {
+    [
+        Message::Text("hello".to_string()),
+        Message::Text("all work and no play makes jack a dull boy. ".repeat(5_000)),
+        Message::Binary((0..=255u8).cycle().take(70_000).collect()),
+    ]
+}
+
+/// Sends the exchange messages, reports whether each echo matches, and
+/// closes once all came back.
+fn exchange(ws: &WebSocket) {
+    for message in exchange_messages() {
+        report("send", ws.send(&message));
+    }
+    let received = Rc::new(RefCell::new(0));
+    ws.on_message(move |ws, message| {
+        let n = *received.borrow();
+        let expected = &exchange_messages()[n];
+        let (bytes, matches) = match (&message, expected) {
+            (Message::Text(got), Message::Text(sent)) => (got.len(), got == sent),
+            (Message::Binary(got), Message::Binary(sent)) => (got.len(), got == sent),
+            (Message::Text(got), _) => (got.len(), false),
+            (Message::Binary(got), _) => (got.len(), false),
+        };
+        println!("echo {n} {bytes} bytes matches={matches}");
+        *received.borrow_mut() += 1;
+        if n + 1 == exchange_messages().len() {
+            report("close", ws.close_with(1000, ""));
+        }
+    });
+}
+
 /// Sets callbacks that print every event, with the socket's id and state.
 fn log_events(ws: &WebSocket, mode: &'static str) {
     ws.on_open(move |ws| println!("{mode} {} open state={}", ws.id(), state(ws)));
@@ -414,7 +447,10 @@ fn main() {
         }
         // Connects with options given as KEY=VALUE arguments after the URL:
         // protocols=a,b  header=name:value  connect-timeout=MS  keepalive=MS
-        // then=close|send|wait (what to do once open; default wait).
+        // compression=true|false
+        // then=close|send|exchange|wait (what to do once open; default wait):
+        // exchange sends a short text, a long repetitive text and a binary
+        // message, reports each echo, and closes after the third.
         "connect" => {
             let mut options = ConnectOptions::default();
             let mut then = "wait".to_string();
@@ -428,6 +464,7 @@ fn main() {
                     }
                     "connect-timeout" => options.connect_timeout_ms = Some(value.parse().unwrap()),
                     "keepalive" => options.keepalive_interval_ms = Some(value.parse().unwrap()),
+                    "compression" => options.compression = Some(value.parse().unwrap()),
                     "then" => then = value.to_string(),
                     other => panic!("unknown setting {other}"),
                 }
@@ -450,6 +487,7 @@ fn main() {
                 match then.as_str() {
                     "close" => report("close", ws.close_with(1000, "")),
                     "send" => report("send", ws.send_text("hello")),
+                    "exchange" => exchange(ws),
                     _ => {}
                 }
             });
