@@ -5,6 +5,8 @@ mod support;
 
 use std::time::Duration;
 
+use tokio::net::TcpStream;
+
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
@@ -89,30 +91,46 @@ async fn a_ca_file_is_loaded_and_trusted() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// A server that records the upgrade request's headers and answers with
-/// `choose` as its subprotocol.
+/// A server that journals the upgrade request's `sec-websocket-protocol`,
+/// `authorization` and `x-trace` headers, answers with the `answer` headers
+/// added, then runs `behaviour`.
 #[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
-async fn choosing_server(choose: Option<&'static str>) -> support::TestServer {
-    support::serve_tcp(move |tcp, journal: Journal| async move {
-        let seen = journal.clone();
-        let callback = move |request: &Request, mut response: Response| {
-            for name in ["sec-websocket-protocol", "authorization", "x-trace"] {
-                if let Some(value) = request.headers().get(name) {
-                    seen.record(format!("{name}: {}", value.to_str().unwrap()));
+async fn answering_server<F, Fut>(
+    answer: Vec<(&'static str, &'static str)>,
+    behaviour: F,
+) -> support::TestServer
+where
+    F: Fn(ServerSocket, Journal) -> Fut + Send + Sync + Clone + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    serve_tcp(move |tcp, journal: Journal| {
+        let behaviour = behaviour.clone();
+        let answer = answer.clone();
+        async move {
+            let seen = journal.clone();
+            let callback = move |request: &Request, mut response: Response| {
+                for name in ["sec-websocket-protocol", "authorization", "x-trace"] {
+                    if let Some(value) = request.headers().get(name) {
+                        seen.record(format!("{name}: {}", value.to_str().unwrap()));
+                    }
                 }
+                for (name, value) in answer {
+                    response.headers_mut().insert(name, value.parse().unwrap());
+                }
+                Ok(response)
+            };
+            if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
+                behaviour(ws, journal).await;
             }
-            if let Some(protocol) = choose {
-                response
-                    .headers_mut()
-                    .insert("sec-websocket-protocol", protocol.parse().unwrap());
-            }
-            Ok(response)
-        };
-        if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
-            echo_journaling(ws, journal).await;
         }
     })
     .await
+}
+
+/// An echo server that answers with `choose` as its subprotocol.
+async fn choosing_server(choose: Option<&'static str>) -> support::TestServer {
+    let answer = choose.map(|protocol| ("sec-websocket-protocol", protocol));
+    answering_server(answer.into_iter().collect(), echo_journaling::<TcpStream>).await
 }
 
 #[tokio::test]
@@ -374,27 +392,12 @@ async fn compression_can_be_declined() {
 
 /// A server that answers the upgrade with `extensions` as its
 /// `Sec-WebSocket-Extensions`, then runs `behaviour`.
-#[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
 async fn extension_server<F, Fut>(extensions: &'static str, behaviour: F) -> support::TestServer
 where
     F: Fn(ServerSocket, Journal) -> Fut + Send + Sync + Clone + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    serve_tcp(move |tcp, journal: Journal| {
-        let behaviour = behaviour.clone();
-        async move {
-            let callback = move |_: &Request, mut response: Response| {
-                response
-                    .headers_mut()
-                    .insert("sec-websocket-extensions", extensions.parse().unwrap());
-                Ok(response)
-            };
-            if let Ok(ws) = tokio_tungstenite::accept_hdr_async(tcp, callback).await {
-                behaviour(ws, journal).await;
-            }
-        }
-    })
-    .await
+    answering_server(vec![("sec-websocket-extensions", extensions)], behaviour).await
 }
 
 #[tokio::test]
@@ -408,7 +411,7 @@ async fn extensions_not_offered_or_malformed_fail_the_connection() {
         ),
         ("permessage-deflate; hyper_mode", "compression=true"),
     ] {
-        let server = extension_server(extensions, journal_close_codes).await;
+        let server = extension_server(extensions, journal_close_codes::<TcpStream>).await;
         let run = probe("connect", &[&server.url(), setting]).await;
         run.assert_failed_at(0, "handshake-rejected 101 ");
     }
