@@ -464,3 +464,23 @@ async fn a_small_frame_inflating_past_the_message_limit_fails_with_1009() {
     run.assert_failed_at(1, "message-too-large ");
     assert_eq!(server.journal.wait_for("close").await, "close 1009");
 }
+
+#[tokio::test]
+async fn a_compressed_frame_announcing_more_than_the_frame_limit_fails_with_1009() {
+    let server = extension_server(
+        "permessage-deflate",
+        |mut ws: ServerSocket, journal| async move {
+            use tokio::io::AsyncWriteExt;
+            // FIN + RSV1 + binary, 64-bit length 2^63 - 1, then a few bytes.
+            let header = [
+                0xc2, 0x7f, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2, 3,
+            ];
+            ws.get_mut().write_all(&header).await.unwrap();
+            journal_close_codes(ws, journal).await;
+        },
+    )
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    run.assert_failed_at(1, "message-too-large ");
+    assert_eq!(server.journal.wait_for("close").await, "close 1009");
+}

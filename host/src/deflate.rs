@@ -305,6 +305,7 @@ enum Mode {
 
 struct Inflater {
     decompress: Decompress,
+    max_frame_size: u64,
     /// Reset the window after each message.
     no_context_takeover: bool,
     frame: FrameState,
@@ -357,10 +358,18 @@ impl<S> DeflateStream<S> {
     }
 
     /// Sets what the handshake agreed; call it before reading any message.
-    pub fn negotiated(&mut self, deflate: Option<&DeflateParams>, role_is_client: bool) {
+    /// `max_frame_size` is tungstenite's: a compressed frame announcing more
+    /// is handed on as it is, for tungstenite to refuse (1009).
+    pub fn negotiated(
+        &mut self,
+        deflate: Option<&DeflateParams>,
+        role_is_client: bool,
+        max_frame_size: Option<usize>,
+    ) {
         self.mode = match deflate {
             None => Mode::Plain,
             Some(params) => Mode::Inflating(Box::new(Inflater {
+                max_frame_size: max_frame_size.map_or(u64::MAX, |size| size as u64),
                 decompress: Decompress::new(false),
                 no_context_takeover: if role_is_client {
                     params.server_no_context_takeover
@@ -462,7 +471,9 @@ impl<S: AsyncRead + Unpin> DeflateStream<S> {
                     match FrameHeader::parse(&mut cursor) {
                         Ok(Some((header, length))) => {
                             let header_len = cursor.position();
-                            inflater.frame = if inflater.starts_compressed(&header) {
+                            inflater.frame = if length <= inflater.max_frame_size
+                                && inflater.starts_compressed(&header)
+                            {
                                 self.start += header_len as usize;
                                 FrameState::Compressed {
                                     remaining: length,
@@ -804,8 +815,8 @@ mod tests {
             let (a, b) = tokio::io::duplex(1 << 20);
             let mut client_io = DeflateStream::new(a);
             let mut server_io = DeflateStream::new(b);
-            client_io.negotiated(Some(&params), true);
-            server_io.negotiated(Some(&params), false);
+            client_io.negotiated(Some(&params), true, None);
+            server_io.negotiated(Some(&params), false, None);
             let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
             let mut server = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
             let mut client_deflater = params.client_deflater();
@@ -848,6 +859,7 @@ mod tests {
                 client_max_window_bits: 15,
             }),
             true,
+            None,
         );
         let mut client = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
         // A final text frame, RSV1 set, with an invalid block type (0b11).

@@ -95,7 +95,7 @@ async fn echo(tcp: tokio::net::TcpStream, compressed_messages: Arc<AtomicU64>) {
     else {
         return;
     };
-    ws.get_mut().negotiated(agreed.as_ref(), false);
+    ws.get_mut().negotiated(agreed.as_ref(), false, None);
     let mut deflater = agreed.map(|params| params.server_deflater());
     let mut counted = 0;
     while let Some(Ok(message)) = ws.next().await {

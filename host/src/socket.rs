@@ -727,6 +727,7 @@ async fn open_connection(
         None => MaybeTlsStream::Plain(tcp),
         Some(config) => MaybeTlsStream::Rustls(tls_handshake(config, &target.host, tcp).await?),
     };
+    let max_frame_size = settings.wire_config.max_frame_size;
     let (mut stream, response) = tokio_tungstenite::client_async_with_config(
         request,
         DeflateStream::new(transport),
@@ -750,7 +751,9 @@ async fn open_connection(
                 message,
             })
         })?;
-    stream.get_mut().negotiated(agreed.as_ref(), true);
+    stream
+        .get_mut()
+        .negotiated(agreed.as_ref(), true, max_frame_size);
     Ok(Connection {
         protocol: headers("sec-websocket-protocol").join(", "),
         extensions: extensions.join(", "),
