@@ -38,6 +38,10 @@ enum Command {
         /// (besides the webpki roots). Repeatable.
         #[arg(long = "ca-file", value_name = "PEM")]
         ca_files: Vec<PathBuf>,
+        /// Compile the component afresh instead of using (and filling)
+        /// wasmtime's on-disk compilation cache.
+        #[arg(long)]
+        no_cache: bool,
         #[command(flatten)]
         net: NetFlags,
         #[command(flatten)]
@@ -160,10 +164,11 @@ async fn main() -> ExitCode {
         Command::Run {
             app,
             ca_files,
+            no_cache,
             net,
             limits,
             args,
-        } => run(app, ca_files, net, limits, args).await,
+        } => run(app, ca_files, !no_cache, net, limits, args).await,
         Command::Demo { count } => demo(count).await,
         Command::Bench { repetitions, quick } => {
             bench::run(repetitions.max(1), quick).await.map(|()| 0)
@@ -212,6 +217,7 @@ async fn run_guest(
 async fn run(
     app: PathBuf,
     ca_files: Vec<PathBuf>,
+    cache: bool,
     net: NetFlags,
     limits: LimitFlags,
     args: Vec<String>,
@@ -224,7 +230,15 @@ async fn run(
             .extra_root_certificates
             .extend(wit_websocket_host::tls::load_ca_file(file)?);
     }
-    let runner = GuestRunner::new()?;
+    let runner = match cache.then(GuestRunner::with_compilation_cache) {
+        Some(Ok(runner)) => runner,
+        // A cache that cannot be set up (e.g. no writable home) only costs time.
+        Some(Err(error)) => {
+            eprintln!("wit-websocket: compiling without a cache: {error:#}");
+            GuestRunner::new()?
+        }
+        None => GuestRunner::new()?,
+    };
     let component = runner.load_file(&app)?;
     let mut argv = vec![app.display().to_string()];
     argv.extend(args);

@@ -192,3 +192,41 @@ fn bench_runs_every_client_and_ends_with_ratio_lines() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_caches_compiled_components_unless_told_not_to() {
+    let server = EchoServer::start().await.unwrap();
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let url = server.url();
+    let cache_home =
+        std::env::temp_dir().join(format!("wit-websocket-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache_home);
+    let run = |extra: &'static [&'static str]| {
+        let mut command = cli();
+        command.env("XDG_CACHE_HOME", &cache_home);
+        command.args(["run", "--allow-net=127.0.0.1"]).args(extra);
+        command.args([&echo, "--", &url, "1"]);
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+    };
+    let cached_files = || walk(&cache_home.join("wasmtime"));
+    let output = run(&["--no-cache"]).await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(cached_files(), 0, "--no-cache writes no cache");
+    let output = run(&[]).await.unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert!(cached_files() > 0, "the compiled component is cached");
+    std::fs::remove_dir_all(&cache_home).unwrap();
+}
+
+/// Files below `dir` (0 when it does not exist).
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|entry| match entry.file_type() {
+                Ok(kind) if kind.is_dir() => walk(&entry.path()),
+                _ => 1,
+            })
+            .sum()
+    })
+}
