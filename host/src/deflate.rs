@@ -32,8 +32,11 @@ pub const CLIENT_OFFER: &str = "permessage-deflate; client_max_window_bits";
 const TAIL: [u8; 4] = [0, 0, 0xff, 0xff];
 /// Inflated bytes per frame handed to tungstenite.
 const CHUNK: usize = 64 << 10;
-/// Room for bytes read from the connection and not yet passed on.
+/// Room for bytes read from the connection and not yet passed on, while
+/// inflating.
 const INPUT_CAPACITY: usize = 64 << 10;
+/// The same during the HTTP upgrade, which passes bytes on as they come.
+const HANDSHAKE_CAPACITY: usize = 4 << 10;
 
 /// What both sides agreed for one connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -348,7 +351,7 @@ impl<S> DeflateStream<S> {
         Self {
             inner,
             mode: Mode::Handshake { matched: 0 },
-            input: vec![0; INPUT_CAPACITY].into_boxed_slice(),
+            input: vec![0; HANDSHAKE_CAPACITY].into_boxed_slice(),
             start: 0,
             end: 0,
             output: Vec::new(),
@@ -358,6 +361,8 @@ impl<S> DeflateStream<S> {
     }
 
     /// Sets what the handshake agreed; call it before reading any message.
+    /// Only a connection that inflates keeps a read buffer: without deflate,
+    /// reads go straight to the transport once what was read ahead is passed on.
     /// `max_frame_size` is tungstenite's: a compressed frame announcing more
     /// is handed on as it is, for tungstenite to refuse (1009).
     pub fn negotiated(
@@ -366,6 +371,16 @@ impl<S> DeflateStream<S> {
         role_is_client: bool,
         max_frame_size: Option<usize>,
     ) {
+        let read_ahead = self.end - self.start;
+        let capacity = match deflate {
+            Some(_) => INPUT_CAPACITY.max(read_ahead),
+            None => read_ahead,
+        };
+        let mut input = vec![0; capacity].into_boxed_slice();
+        input[..read_ahead].copy_from_slice(&self.input[self.start..self.end]);
+        self.input = input;
+        self.start = 0;
+        self.end = read_ahead;
         self.mode = match deflate {
             None => Mode::Plain,
             Some(params) => Mode::Inflating(Box::new(Inflater {
@@ -386,11 +401,6 @@ impl<S> DeflateStream<S> {
     /// Compressed messages inflated so far.
     pub fn inflated_messages(&self) -> u64 {
         self.inflated_messages
-    }
-
-    /// The wrapped transport.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
     }
 }
 
