@@ -114,6 +114,17 @@ async fn a_guest_that_traps_loses_its_sockets_with_1011_and_others_carry_on() {
 }
 
 #[tokio::test]
+async fn a_guest_that_exits_in_a_callback_ends_with_its_status_not_a_trap() {
+    let server = serve(echo_journaling).await;
+    let run = support::probe("connect", &[&server.url(), "then=exit"]).await;
+    // Rust's `exit(3)` reaches WASI 0.2 as plain failure: status 1.
+    assert_eq!(run.status, 1, "{:#?}", run.stdout);
+    // Its socket goes as the guest does: away, not failed.
+    let closes = server.journal.wait_for("close").await;
+    assert!(closes.starts_with("close 1001"), "{closes}");
+}
+
+#[tokio::test]
 async fn a_callback_that_runs_too_long_is_interrupted() {
     let server = serve(echo_journaling).await;
     let config = WebSocketConfig {

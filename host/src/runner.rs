@@ -202,6 +202,25 @@ impl RunningGuest {
         }
     }
 
+    /// Runs the guest as the CLI does: [`run`](Self::run), then, if that
+    /// succeeded, [`dispatch_until_idle`](Self::dispatch_until_idle). Returns
+    /// the exit status; a guest that calls `exit` in a callback ends there,
+    /// with that status (its sockets close with 1001 when it is shut down).
+    /// An error is a trap.
+    pub async fn run_to_completion(&mut self) -> wasmtime::Result<i32> {
+        let status = self.run().await?;
+        if status != 0 {
+            return Ok(status);
+        }
+        match self.dispatch_until_idle().await {
+            Ok(()) => Ok(0),
+            Err(error) => match error.downcast_ref::<I32Exit>() {
+                Some(exit) => Ok(exit.0),
+                None => Err(error),
+            },
+        }
+    }
+
     /// Delivers pending events to the guest's callbacks until no socket is
     /// live. See [`dispatch::run_until_idle`].
     pub async fn dispatch_until_idle(&mut self) -> wasmtime::Result<()> {

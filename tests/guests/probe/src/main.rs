@@ -448,9 +448,10 @@ fn main() {
         // Connects with options given as KEY=VALUE arguments after the URL:
         // protocols=a,b  header=name:value  connect-timeout=MS  keepalive=MS
         // compression=true|false
-        // then=close|send|exchange|wait (what to do once open; default wait):
+        // then=close|send|exchange|exit|wait (what to do once open; default wait):
         // exchange sends a short text, a long repetitive text and a binary
-        // message, reports each echo, and closes after the third.
+        // message, reports each echo, and closes after the third; exit ends
+        // the guest with status 3.
         "connect" => {
             let mut options = ConnectOptions::default();
             let mut then = "wait".to_string();
@@ -488,6 +489,7 @@ fn main() {
                     "close" => report("close", ws.close_with(1000, "")),
                     "send" => report("send", ws.send_text("hello")),
                     "exchange" => exchange(ws),
+                    "exit" => std::process::exit(3),
                     _ => {}
                 }
             });
