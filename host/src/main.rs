@@ -61,6 +61,13 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// Serve the demo's echo server (echoes every message, accepts
+    /// permessage-deflate) until interrupted, for guests run with `run`.
+    EchoServer {
+        /// Where to listen; port 0 picks a free one.
+        #[arg(default_value = "127.0.0.1:9001")]
+        address: std::net::SocketAddr,
+    },
     /// Run the bundled echo example against an echo server the CLI starts on
     /// 127.0.0.1 (no network or set-up needed) and print the conversation.
     Demo {
@@ -169,6 +176,7 @@ async fn main() -> ExitCode {
             limits,
             args,
         } => run(app, ca_files, !no_cache, net, limits, args).await,
+        Command::EchoServer { address } => echo_server(address).await,
         Command::Demo { count } => demo(count).await,
         Command::Bench { repetitions, quick } => {
             bench::run(repetitions.max(1), quick).await.map(|()| 0)
@@ -196,11 +204,7 @@ async fn run_guest(
     let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
     let state = GuestState::new(wasi, WebSocketCtx::new(config)).with_memory_limit(memory_limit);
     let mut guest = runner.instantiate(component, state).await?;
-    let mut outcome = guest.run().await;
-    // A guest that exited early (or failed) gets no more callbacks.
-    if let Ok(0) = outcome {
-        outcome = guest.dispatch_until_idle().await.map(|()| 0);
-    }
+    let outcome = guest.run_to_completion().await;
     let stats = guest.state().websockets().stats().clone();
     match outcome {
         Ok(status) => {
@@ -247,6 +251,14 @@ async fn run(
             .await?
             .0,
     )
+}
+
+async fn echo_server(address: std::net::SocketAddr) -> wasmtime::Result<i32> {
+    let server = EchoServer::start_on(address).await?;
+    // One line, flushed before waiting: scripts and tests read the URL from it.
+    println!("echo server: {}", server.url());
+    std::future::pending::<()>().await;
+    Ok(0)
 }
 
 async fn demo(count: u32) -> wasmtime::Result<i32> {

@@ -93,7 +93,13 @@ fn run_reports_a_missing_component_clearly() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [&["--help"][..], &["run", "--help"], &["demo", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"],
+        &["demo", "--help"],
+        &["echo-server", "--help"],
+        &["bench", "--help"],
+    ] {
         let output = cli().args(args).output().unwrap();
         assert!(output.status.success(), "{args:?}");
         assert!(
@@ -216,6 +222,81 @@ async fn run_caches_compiled_components_unless_told_not_to() {
     assert!(output.status.success(), "{output:?}");
     assert!(cached_files() > 0, "the compiled component is cached");
     std::fs::remove_dir_all(&cache_home).unwrap();
+}
+
+/// `wit-websocket echo-server` in the background; killed when dropped.
+struct EchoServerCommand {
+    process: std::process::Child,
+    url: String,
+}
+
+impl EchoServerCommand {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let mut process = cli()
+            .args(["echo-server", "127.0.0.1:0"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first_line = String::new();
+        std::io::BufReader::new(process.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let url = first_line
+            .strip_prefix("echo server: ")
+            .unwrap_or_else(|| panic!("the URL comes first: {first_line:?}"))
+            .trim()
+            .to_string();
+        Self { process, url }
+    }
+}
+
+impl Drop for EchoServerCommand {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[test]
+fn javascript_and_python_echo_examples_run_against_the_echo_server_command() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out_dir = root.join("target/language-guests");
+    let server = EchoServerCommand::start();
+    for (entry, greeting) in [
+        ("examples/js-echo/app.js", "hello from JavaScript"),
+        ("examples/python-echo/app.py", "hello from Python"),
+    ] {
+        // The same file name as the workspace tests' harness: built once.
+        let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
+        let built = Command::new(root.join("guest/componentize"))
+            .arg(root.join(entry))
+            .arg(&wasm)
+            .status()
+            .unwrap();
+        assert!(built.success(), "guest/componentize {entry}");
+        let output = cli()
+            // One compilation cache for every run of these tests.
+            .env("XDG_CACHE_HOME", out_dir.join("cli-cache"))
+            .args(["run", "--allow-net=127.0.0.1"])
+            .arg(&wasm)
+            .args(["--", &server.url])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{entry}: {stdout}\n{stderr}");
+        for line in [
+            format!("open: {} (permessage-deflate)", server.url),
+            format!("echo: {greeting}"),
+            "echo: 3 bytes".to_string(),
+        ] {
+            assert!(
+                stdout.lines().any(|printed| printed == line),
+                "{entry} printed no {line:?}: {stdout}\n{stderr}"
+            );
+        }
+    }
 }
 
 /// Files below `dir` (0 when it does not exist).

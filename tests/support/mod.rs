@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -137,9 +138,19 @@ pub async fn try_run_guest_limited(
     config: WebSocketConfig,
     memory_limit: usize,
 ) -> wasmtime::Result<GuestRun> {
-    let component = component(name);
+    run_component(&component(name), name, args, config, memory_limit).await
+}
+
+/// Runs `component` with argv `[program, args..]` as the CLI does.
+async fn run_component(
+    component: &Component,
+    program: &str,
+    args: &[&str],
+    config: WebSocketConfig,
+    memory_limit: usize,
+) -> wasmtime::Result<GuestRun> {
     let stdout = MemoryOutputPipe::new(1 << 20);
-    let mut argv = vec![name];
+    let mut argv = vec![program];
     argv.extend_from_slice(args);
     let wasi = WasiCtx::builder()
         .args(&argv)
@@ -148,17 +159,10 @@ pub async fn try_run_guest_limited(
         .build();
     let state = GuestState::new(wasi, WebSocketCtx::new(config)).with_memory_limit(memory_limit);
     let mut guest = runner()
-        .instantiate(&component, state)
+        .instantiate(component, state)
         .await
         .expect("instantiates");
-    let run = async {
-        let status = guest.run().await?;
-        if status == 0 {
-            guest.dispatch_until_idle().await?;
-        }
-        Ok::<_, wasmtime::Error>(status)
-    };
-    let outcome = tokio::time::timeout(RUN_LIMIT, run)
+    let outcome = tokio::time::timeout(RUN_LIMIT, guest.run_to_completion())
         .await
         .unwrap_or_else(|_| {
             panic!(
@@ -198,6 +202,60 @@ pub async fn try_run_guest_limited(
         held_sockets,
         running_tasks,
     })
+}
+
+/// A JavaScript or Python guest (`entry` relative to the workspace root, e.g.
+/// `examples/js-echo/app.js`), built by `guest/componentize` (which installs
+/// the toolchain on first use and rebuilds only what changed), compiled once
+/// per test binary. The compiled form is kept beside the component, so later
+/// test binaries and runs load it in milliseconds instead of compiling 15 MB.
+pub fn language_component(entry: &str) -> Component {
+    static COMPONENTS: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap();
+    components
+        .entry(entry.to_string())
+        .or_insert_with(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+            let out_dir = root.join("target").join("language-guests");
+            let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
+            let built = std::process::Command::new(root.join("guest/componentize"))
+                .arg(root.join(entry))
+                .arg(&wasm)
+                .status()
+                .expect("guest/componentize starts");
+            assert!(built.success(), "guest/componentize {entry} failed");
+            let compiled = wasm.with_extension("cwasm");
+            let fresh = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
+            if fresh(&compiled) > fresh(&wasm) {
+                // SAFETY: the file was written by `Component::serialize` below;
+                // wasmtime refuses one from another engine configuration.
+                if let Ok(component) =
+                    unsafe { Component::deserialize_file(runner().engine(), &compiled) }
+                {
+                    return component;
+                }
+            }
+            let component = runner().load_file(&wasm).expect("the component compiles");
+            let serialized = component.serialize().expect("serializes");
+            std::fs::write(&compiled, serialized).expect("writes the compiled component");
+            component
+        })
+        .clone()
+}
+
+/// Runs the JavaScript or Python guest `entry` (see [`language_component`])
+/// with `args`, every host allowed.
+pub async fn run_language_guest(entry: &str, args: &[&str]) -> GuestRun {
+    let component = language_component(entry);
+    run_component(
+        &component,
+        entry,
+        args,
+        allow_all(),
+        wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT,
+    )
+    .await
+    .expect("the guest does not trap")
 }
 
 /// Runs the probe test guest with a scenario and URLs.

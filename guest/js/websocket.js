@@ -1,0 +1,517 @@
+// The browser's `WebSocket` API (WHATWG HTML, https://websockets.spec.whatwg.org/)
+// for JavaScript components built with componentize-js, on the
+// `wit-websocket:client` imports.
+//
+// A component entry re-exports `handler` (the host calls it with each socket's
+// events) and exports `run` made by `main`:
+//
+//     import { main } from './websocket.js';
+//     export { handler } from './websocket.js';
+//     export const run = main((args) => {
+//       const ws = new WebSocket(args[1]);
+//       ws.onmessage = (event) => console.log(event.data);
+//     });
+//
+// Build with `guest/componentize path/to/entry.js app.wasm` (it installs the
+// pinned componentize-js from package.json and runs it from the repository
+// root: componentize-js resolves relative imports below its working directory only).
+//
+// Importing this module also installs `WebSocket`, `MessageEvent` and
+// `CloseEvent` on `globalThis`, so code written for a browser page runs as is.
+// Events are dispatched by the runtime's native `EventTarget`; `isTrusted` is
+// false on them, as on any event dispatched from script.
+//
+// Where the component differs from a page: the module's top-level code runs
+// when the component is built (a Wizer snapshot), so sockets can be created
+// only from `run` on (the network device is created on first use); and the
+// host only calls in when the guest is idle, so a listener that runs for long
+// holds every other socket's events back, as it would hold a page's.
+
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.0';
+import { getArguments } from 'wasi:cli/environment@0.2.12';
+
+const CONNECTING = 0;
+const OPEN = 1;
+const CLOSING = 2;
+const CLOSED = 3;
+
+// A subprotocol must be an RFC 2616 token: U+0021..U+007E minus separators.
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+const utf8 = new TextEncoder();
+
+// The one network device, made on first use (never at build time).
+let device = null;
+
+// Every WebSocket from creation to its close event, by the host's socket id:
+// the host names sockets by id in its callbacks, and holding the WebSocket
+// here keeps its owned handle alive (dropping that would destroy the socket).
+const live = new Map();
+
+// addEventListener's callbacks → the listener registered for each (see
+// `listenerFor`).
+const listeners = new WeakMap();
+
+// The WIT `handler` export; assigned in WebSocket's static block, the only
+// place its private methods can be reached from.
+export let handler;
+
+/** The `message` event (HTML's `MessageEvent`, without `initMessageEvent`). */
+export class MessageEvent extends Event {
+  #data;
+  #origin;
+  #lastEventId;
+  #source;
+  #ports;
+
+  constructor(type, init = {}) {
+    if (arguments.length === 0) throw new TypeError('MessageEvent constructor: At least 1 argument required');
+    super(type, init);
+    init ??= {};
+    this.#data = init.data === undefined ? null : init.data;
+    this.#origin = init.origin === undefined ? '' : String(init.origin);
+    this.#lastEventId = init.lastEventId === undefined ? '' : String(init.lastEventId);
+    this.#source = init.source ?? null;
+    this.#ports = Object.freeze([...(init.ports ?? [])]);
+  }
+
+  get data() { return this.#data; }
+  get origin() { return this.#origin; }
+  get lastEventId() { return this.#lastEventId; }
+  get source() { return this.#source; }
+  get ports() { return this.#ports; }
+}
+
+/** The `close` event. */
+export class CloseEvent extends Event {
+  #wasClean;
+  #code;
+  #reason;
+
+  constructor(type, init = {}) {
+    if (arguments.length === 0) throw new TypeError('CloseEvent constructor: At least 1 argument required');
+    super(type, init);
+    init ??= {};
+    this.#wasClean = Boolean(init.wasClean);
+    this.#code = (Number(init.code ?? 0) >>> 0) & 0xffff; // WebIDL unsigned short
+    this.#reason = init.reason === undefined ? '' : String(init.reason);
+  }
+
+  get wasClean() { return this.#wasClean; }
+  get code() { return this.#code; }
+  get reason() { return this.#reason; }
+}
+
+/** A WebSocket connection, as `new WebSocket(url, protocols)` in a browser. */
+export class WebSocket extends EventTarget {
+  #url;
+  #origin;
+  #handle = null; // the host's `websocket`, owned: from creation to the close event
+  #state = CONNECTING;
+  #protocol = '';
+  #extensions = '';
+  #binaryType = 'blob';
+  // Bytes passed to send() that will never be sent: sent after close() or
+  // the close event (the spec counts them in bufferedAmount), or left in the
+  // host's buffer when the connection ended.
+  #unsentBytes = 0;
+  // Messages sent behind a Blob still being read, kept so that they go out in
+  // send order: { size, message }, message undefined until read (null if the
+  // Blob could not be read).
+  #outbox = [];
+  #outboxBytes = 0;
+  #pendingClose = null; // close()'s [code, reason], held while #outbox drains
+  // The event handler attributes (onopen, ...): type → { callback, listener }.
+  #handlers = new Map();
+
+  constructor(url, protocols = []) {
+    if (arguments.length === 0) throw new TypeError('WebSocket constructor: At least 1 argument required');
+    const parsed = parseURL(String(url).toWellFormed());
+    const offered = parseProtocols(protocols);
+    super();
+    this.#url = parsed.href;
+    this.#origin = parsed.origin;
+
+    device ??= new NetworkDevice();
+    let error;
+    try {
+      this.#handle = device.createWebsocket(this.#url, {
+        protocols: offered,
+        headers: [],
+        connectTimeoutMs: undefined,
+        keepaliveIntervalMs: undefined,
+        compression: undefined,
+      });
+    } catch (thrown) {
+      error = errorCodeOf(thrown);
+    }
+    if (error === undefined) {
+      live.set(this.#handle.id(), this);
+    } else if (error.tag === 'invalid-url' || error.tag === 'invalid-options') {
+      throw new DOMException(`WebSocket: ${error.val}`, 'SyntaxError');
+    } else {
+      // The host refused to start (network policy, socket limit): a browser
+      // reports such failures as events after the constructor returns.
+      queueMicrotask(() => {
+        this.#failed(error);
+        this.#closed({ code: 1006, reason: '', wasClean: false });
+      });
+    }
+  }
+
+  get url() { return this.#url; }
+  get readyState() { return this.#state; }
+  get protocol() { return this.#protocol; }
+  get extensions() { return this.#extensions; }
+
+  get bufferedAmount() {
+    const host = this.#handle === null ? 0 : Number(this.#handle.bufferedAmount());
+    return host + this.#outboxBytes + this.#unsentBytes;
+  }
+
+  get binaryType() { return this.#binaryType; }
+  set binaryType(value) {
+    value = String(value);
+    // An enumeration attribute ignores values outside the enumeration.
+    if (value === 'blob' || value === 'arraybuffer') this.#binaryType = value;
+  }
+
+  get onopen() { return this.#getHandler('open'); }
+  set onopen(value) { this.#setHandler('open', value); }
+  get onmessage() { return this.#getHandler('message'); }
+  set onmessage(value) { this.#setHandler('message', value); }
+  get onerror() { return this.#getHandler('error'); }
+  set onerror(value) { this.#setHandler('error', value); }
+  get onclose() { return this.#getHandler('close'); }
+  set onclose(value) { this.#setHandler('close', value); }
+
+  /** Sends a string (as text), or an ArrayBuffer, a view's bytes or a Blob (as binary). */
+  send(data) {
+    if (arguments.length === 0) throw new TypeError('WebSocket.send: At least 1 argument required');
+    const blob = data instanceof Blob ? data : null;
+    const message = blob === null ? toMessage(data) : undefined;
+    if (this.#state === CONNECTING) {
+      throw new DOMException('WebSocket.send: the socket is still connecting', 'InvalidStateError');
+    }
+    if (this.#state !== OPEN) {
+      this.#unsentBytes += blob === null ? byteLength(message) : blob.size;
+      return;
+    }
+    if (blob !== null) {
+      // A Blob's bytes can only be read asynchronously; the read resolves
+      // before the host's next callback (microtasks run at the end of each
+      // call into the guest), and later sends wait behind it.
+      const entry = { size: blob.size, message: undefined };
+      this.#outbox.push(entry);
+      this.#outboxBytes += entry.size;
+      blob.arrayBuffer().then(
+        (buffer) => { entry.message = { tag: 'binary', val: new Uint8Array(buffer) }; },
+        (error) => { entry.message = null; reportException(error); },
+      ).then(() => this.#flush());
+    } else if (this.#outbox.length === 0) {
+      this.#transmit(message);
+    } else {
+      // The spec sends the bytes as they are now: copy them while they wait.
+      const copy = message.tag === 'text' ? message : { tag: 'binary', val: message.val.slice() };
+      const size = byteLength(copy);
+      this.#outbox.push({ size, message: copy });
+      this.#outboxBytes += size;
+    }
+  }
+
+  /** Starts the closing handshake (or, while connecting, fails the connection). */
+  close(code = undefined, reason = undefined) {
+    if (code !== undefined) {
+      code = clampUint16(code);
+      if (code !== 1000 && (code < 3000 || code > 4999)) {
+        throw new DOMException(`WebSocket.close: the code must be 1000 or in 3000-4999, not ${code}`, 'InvalidAccessError');
+      }
+    }
+    if (reason !== undefined) {
+      reason = String(reason).toWellFormed();
+      if (utf8.encode(reason).length > 123) {
+        throw new DOMException('WebSocket.close: the reason is longer than 123 bytes of UTF-8', 'SyntaxError');
+      }
+    }
+    if (this.#state === CLOSING || this.#state === CLOSED) return;
+    this.#state = CLOSING;
+    if (this.#outbox.length > 0) {
+      this.#pendingClose = [code, reason]; // after the messages sent before it
+    } else {
+      // Without a handle the host refused the socket; its events are queued.
+      this.#handle?.close(code, reason);
+    }
+  }
+
+  // Listeners run with `this` = the WebSocket and their exceptions reported
+  // (the native EventTarget calls them with `this` = globalThis).
+  addEventListener(type, callback, options) {
+    super.addEventListener(type, listenerFor(callback), options);
+  }
+
+  removeEventListener(type, callback, options) {
+    super.removeEventListener(type, listeners.get(callback) ?? callback, options);
+  }
+
+  #getHandler(type) {
+    return this.#handlers.get(type)?.callback ?? null;
+  }
+
+  // HTML's event handler attributes: the first non-null value registers a
+  // listener, which keeps its place among the others while the value
+  // changes; null (or any non-function) removes it.
+  #setHandler(type, value) {
+    const slot = this.#handlers.get(type);
+    if (typeof value !== 'function') {
+      if (slot) {
+        super.removeEventListener(type, slot.listener);
+        this.#handlers.delete(type);
+      }
+    } else if (slot) {
+      slot.callback = value;
+    } else {
+      const added = { callback: value, listener: (event) => invoke(added.callback, this, event) };
+      this.#handlers.set(type, added);
+      super.addEventListener(type, added.listener);
+    }
+  }
+
+  // Hands one message to the host. A message it refuses while open is lost
+  // (invalid-state: the peer has started closing), or, when it is too large
+  // or the host's buffer is full, closes the connection as a browser does.
+  #transmit(message, size) {
+    if (message !== null && this.#handle !== null) {
+      const error = catchErrorCode(() => this.#handle.send(message));
+      if (error === undefined) return;
+      if (error.tag !== 'invalid-state') {
+        console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);
+        this.#state = CLOSING;
+        this.#handle.close(undefined, undefined);
+      }
+    }
+    this.#unsentBytes += size ?? byteLength(message);
+  }
+
+  // Sends the messages at the head of the outbox whose bytes are ready, then
+  // a close() that waited for them.
+  #flush() {
+    while (this.#outbox.length > 0 && this.#outbox[0].message !== undefined) {
+      const { size, message } = this.#outbox.shift();
+      this.#outboxBytes -= size;
+      this.#transmit(message, size);
+    }
+    if (this.#outbox.length === 0 && this.#pendingClose !== null) {
+      const [code, reason] = this.#pendingClose;
+      this.#pendingClose = null;
+      this.#handle?.close(code, reason);
+    }
+  }
+
+  // The host's callbacks, in the order the spec's tasks run them.
+
+  #opened(socket) {
+    if (this.#state !== CONNECTING) return;
+    this.#state = OPEN;
+    this.#protocol = socket.protocol();
+    this.#extensions = socket.extensions();
+    super.dispatchEvent(new Event('open'));
+  }
+
+  #received(message) {
+    // As in a browser, messages that arrive after close() are dropped.
+    if (this.#state !== OPEN) return;
+    let data = message.val;
+    if (message.tag === 'binary') {
+      data = this.#binaryType === 'blob' ? new Blob([data]) : toArrayBuffer(data);
+    }
+    super.dispatchEvent(new MessageEvent('message', { data, origin: this.#origin }));
+  }
+
+  #failed(error) {
+    this.#state = CLOSED;
+    // A browser hides the reason from script but shows it in its console.
+    console.error(`WebSocket connection to '${this.#url}' failed: ${describeErrorCode(error)}`);
+    super.dispatchEvent(new Event('error'));
+  }
+
+  #closed({ code, reason, wasClean }) {
+    this.#state = CLOSED;
+    if (this.#handle !== null) {
+      this.#unsentBytes += Number(this.#handle.bufferedAmount());
+      live.delete(this.#handle.id());
+      // The close event is the socket's last: release the host's resource
+      // now rather than at garbage collection. The handle is unusable after.
+      this.#handle[Symbol.dispose]();
+      this.#handle = null;
+    }
+    super.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
+  }
+
+  static {
+    handler = {
+      onOpen(socket) { live.get(socket.id())?.#opened(socket); },
+      onMessage(socket, message) { live.get(socket.id())?.#received(message); },
+      onError(socket, error) { live.get(socket.id())?.#failed(error); },
+      onClose(socket, info) { live.get(socket.id())?.#closed(info); },
+    };
+  }
+}
+
+// WebIDL constants: read-only, on the interface and its prototype.
+for (const target of [WebSocket, WebSocket.prototype]) {
+  Object.defineProperties(target, {
+    CONNECTING: { value: CONNECTING, enumerable: true },
+    OPEN: { value: OPEN, enumerable: true },
+    CLOSING: { value: CLOSING, enumerable: true },
+    CLOSED: { value: CLOSED, enumerable: true },
+  });
+}
+
+for (const cls of [WebSocket, MessageEvent, CloseEvent]) {
+  Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: cls.name, configurable: true });
+  Object.defineProperty(globalThis, cls.name, { value: cls, writable: true, configurable: true });
+}
+
+/**
+ * The `wasi:cli/run` export: calls `start` with the command line (`args[0]` is
+ * the program's name). Sockets `start` creates live on after it returns; the
+ * host then delivers their events. If `start` throws, the error is printed and
+ * the program exits with status 1.
+ */
+export function main(start) {
+  return {
+    run() {
+      try {
+        start(getArguments());
+      } catch (error) {
+        console.error(describe(error));
+        throw error;
+      }
+    },
+  };
+}
+
+// The constructor's URL steps: absolute, http(s) mapped to ws(s), ws or wss,
+// no fragment (not even an empty one, hence the search for '#').
+function parseURL(url) {
+  let parsed;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new DOMException(`WebSocket: '${url}' is not an absolute URL`, 'SyntaxError');
+  }
+  if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
+  if (parsed.protocol === 'https:') parsed.protocol = 'wss:';
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') {
+    throw new DOMException(`WebSocket: the URL's scheme must be ws or wss, not '${parsed.protocol.slice(0, -1)}'`, 'SyntaxError');
+  }
+  if (parsed.href.includes('#')) {
+    throw new DOMException('WebSocket: the URL must not have a fragment', 'SyntaxError');
+  }
+  return parsed;
+}
+
+// `protocols` is a string or a sequence of strings; each must be a token,
+// and none may be offered twice.
+function parseProtocols(protocols) {
+  const list = typeof protocols === 'object' && protocols !== null && typeof protocols[Symbol.iterator] === 'function'
+    ? Array.from(protocols, String)
+    : [String(protocols)];
+  for (const [index, protocol] of list.entries()) {
+    if (!TOKEN.test(protocol)) {
+      throw new DOMException(`WebSocket: '${protocol}' is not a valid subprotocol`, 'SyntaxError');
+    }
+    if (list.indexOf(protocol) !== index) {
+      throw new DOMException(`WebSocket: the subprotocol '${protocol}' is offered twice`, 'SyntaxError');
+    }
+  }
+  return list;
+}
+
+// send()'s argument as a WIT `message`: ArrayBuffer or a view's bytes as
+// binary, anything else converted to a string (with lone surrogates replaced,
+// as USVString does) as text.
+function toMessage(data) {
+  if (data instanceof ArrayBuffer) return { tag: 'binary', val: new Uint8Array(data) };
+  if (ArrayBuffer.isView(data)) {
+    return { tag: 'binary', val: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+  return { tag: 'text', val: String(data).toWellFormed() };
+}
+
+function byteLength(message) {
+  return message.tag === 'text' ? utf8.encode(message.val).length : message.val.byteLength;
+}
+
+// A received binary message as an ArrayBuffer, without copying when the
+// bindings' array owns its whole buffer.
+function toArrayBuffer(bytes) {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
+    ? bytes.buffer
+    : bytes.slice().buffer;
+}
+
+// WebIDL `[Clamp] unsigned short`: clamped to 0..65535, rounded half to even.
+function clampUint16(value) {
+  const number = Number(value);
+  if (Number.isNaN(number)) return 0;
+  const clamped = Math.min(Math.max(number, 0), 65535);
+  const rounded = Math.round(clamped);
+  return rounded - clamped === 0.5 && rounded % 2 === 1 ? rounded - 1 : rounded;
+}
+
+// A WIT function returning `result<_, error-code>` throws a ComponentError
+// whose `payload` is the error-code; anything else thrown is a bug.
+function errorCodeOf(thrown) {
+  if (thrown?.payload?.tag === undefined) throw thrown;
+  return thrown.payload;
+}
+
+function catchErrorCode(call) {
+  try {
+    call();
+    return undefined;
+  } catch (thrown) {
+    return errorCodeOf(thrown);
+  }
+}
+
+function describeErrorCode({ tag, val }) {
+  if (val === undefined) return tag;
+  if (typeof val === 'object') return `${tag}: ${val.status} ${val.message}`; // handshake-rejected
+  return `${tag}: ${val}`;
+}
+
+// addEventListener's listener for `callback`: the same one for the same
+// callback, so that adding twice and removing match the spec (native
+// EventTarget compares the listeners it was given).
+function listenerFor(callback) {
+  if (callback === null || (typeof callback !== 'object' && typeof callback !== 'function')) {
+    return callback; // null is ignored, a primitive is a TypeError: the native EventTarget decides
+  }
+  let listener = listeners.get(callback);
+  if (listener === undefined) {
+    listener = typeof callback === 'function'
+      ? (event) => invoke(callback, event.currentTarget, event)
+      : (event) => invoke(callback.handleEvent, callback, event);
+    listeners.set(callback, listener);
+  }
+  return listener;
+}
+
+// Calls a listener; what it throws is reported and the dispatch goes on.
+function invoke(callback, thisArg, event) {
+  try {
+    callback.call(thisArg, event);
+  } catch (error) {
+    reportException(error);
+  }
+}
+
+function reportException(error) {
+  console.error(`Uncaught ${describe(error)}`);
+}
+
+function describe(error) {
+  return error instanceof Error && error.stack ? `${error}\n${error.stack.trimEnd()}` : String(error);
+}

@@ -1,0 +1,475 @@
+"""The Python guest SDK for wit-websocket: the browser's WebSocket API for
+WebAssembly components built with componentize-py.
+
+The model is the Rust SDK's (``guest/src/lib.rs``). A guest creates a
+:class:`NetworkDevice`, asks it for sockets with
+:meth:`NetworkDevice.create_websocket`, and sets callbacks on each socket the
+way browser code sets ``ws.onopen`` and ``ws.onmessage``. The host does the
+socket I/O and reports what happened as events, which reach the callbacks in
+one of two ways:
+
+- **push**: the app's start function returns, and the host calls back into the
+  component whenever it has news, until no socket is live, like a browser tab.
+  This needs :class:`Handler` in the app module.
+- **pull**: the app keeps running its own loop and calls
+  :meth:`NetworkDevice.update` (after :meth:`NetworkDevice.wait`, or once per
+  frame), which runs the callbacks for every pending event.
+
+A socket stays alive while it is connecting or open, even when the app keeps
+no reference to it (as in a browser); :meth:`WebSocket.destroy` releases it at
+once. The app module (``app.py``, built with ``componentize-py ... componentize
+app``) looks like this::
+
+    from wit_websocket import Handler, NetworkDevice, main
+
+    def start(args: list[str]) -> None:
+        ws = NetworkDevice().create_websocket(args[1])
+
+        @ws.on_open
+        def _(ws):
+            ws.send("hello")
+
+        @ws.on_message
+        def _(ws, data):
+            print("got", data)
+            ws.close(1000, "done")
+
+    Run = main(start)
+
+componentize-py looks ``Run`` and ``Handler`` up as attributes of the app
+module, so importing ``Handler`` and assigning ``Run`` there is all it needs.
+
+Module-level code (the app's and this module's) runs when the component is
+built, not when it runs: create devices and sockets in ``start``.
+"""
+
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Mapping
+from enum import IntEnum, StrEnum
+from typing import get_args
+
+from componentize_py_types import Err
+from wit_world import exports
+from wit_world.imports import exit as wasi_exit
+from wit_world.imports import poll
+from wit_world.imports import wit_websocket_client_network as network
+from wit_world.imports import wit_websocket_client_types as types
+
+__all__ = [
+    "ErrorKind",
+    "Handler",
+    "NetworkDevice",
+    "ReadyState",
+    "WebSocket",
+    "WebSocketError",
+    "main",
+]
+
+
+class ReadyState(IntEnum):
+    """The state of a socket, as the browser's ``readyState`` (same numbers)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class ErrorKind(StrEnum):
+    """What went wrong: the WIT ``error-code`` case, by its WIT name.
+
+    A ``StrEnum``, so ``error.kind == "invalid-url"`` works as well as
+    ``error.kind is ErrorKind.INVALID_URL``.
+    """
+
+    INVALID_URL = "invalid-url"
+    NOT_PERMITTED = "not-permitted"
+    DNS_FAILURE = "dns-failure"
+    CONNECTION_REFUSED = "connection-refused"
+    TLS = "tls"
+    HANDSHAKE_REJECTED = "handshake-rejected"
+    PROTOCOL_VIOLATION = "protocol-violation"
+    MESSAGE_TOO_LARGE = "message-too-large"
+    LIMIT_EXCEEDED = "limit-exceeded"
+    INVALID_STATE = "invalid-state"
+    INVALID_OPTIONS = "invalid-options"
+    INVALID_CLOSE_CODE = "invalid-close-code"
+    REASON_TOO_LONG = "reason-too-long"
+    TIMEOUT = "timeout"
+    IO = "io"
+
+
+# The generated case classes are named after the WIT cases (INVALID_URL ->
+# ErrorCode_InvalidUrl). This runs when the component is built, so an enum that
+# no longer matches the WIT fails the build rather than a run.
+_KIND_OF_CASE = {
+    getattr(types, "ErrorCode_" + kind.name.title().replace("_", "")): kind for kind in ErrorKind
+}
+assert set(_KIND_OF_CASE) == set(get_args(types.ErrorCode)), "ErrorKind must match error-code"
+
+
+class WebSocketError(Exception):
+    """A failed operation (raised) or a failed connection (passed to ``onerror``).
+
+    One class rather than a hierarchy: ``kind`` says which WIT ``error-code``
+    case it is, ``message`` says what happened, for people, and ``status`` is
+    the HTTP status when the server refused the upgrade
+    (``kind == "handshake-rejected"``), else ``None``.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
+        super().__init__(kind, message, status)
+        self.kind = kind
+        self.message = message
+        self.status = status
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.message}"
+
+    @classmethod
+    def _from_wit(cls, error: types.ErrorCode) -> "WebSocketError":
+        kind = _KIND_OF_CASE[type(error)]
+        match error:
+            case types.ErrorCode_HandshakeRejected(rejection):
+                return cls(kind, f"HTTP {rejection.status}: {rejection.message}", rejection.status)
+            case types.ErrorCode_InvalidCloseCode(code):
+                return cls(kind, f"close code {code} is not 1000 or in 3000..=4999")
+            case types.ErrorCode_ReasonTooLong(length):
+                return cls(kind, f"the close reason is {length} bytes of UTF-8, more than 123")
+            case _:
+                return cls(kind, error.value)
+
+
+def _destroyed() -> WebSocketError:
+    return WebSocketError(ErrorKind.INVALID_STATE, "the socket was destroyed")
+
+
+# Sockets that may still get events, by id. This keeps each socket (and, through
+# it, its device) alive until its close event: the handles are dropped when the
+# Python objects are collected, and dropping a socket's handle destroys it.
+_live: dict[int, "WebSocket"] = {}
+
+OpenCallback = Callable[["WebSocket"], object]
+MessageCallback = Callable[["WebSocket", str | bytes], object]
+ErrorCallback = Callable[["WebSocket", WebSocketError], object]
+CloseCallback = Callable[["WebSocket", int, str, bool], object]
+
+
+class NetworkDevice:
+    """The guest's door to the network: it creates sockets and delivers their
+    events (Turbulenz's ``NetworkDevice``). An app usually needs one.
+    """
+
+    def __init__(self) -> None:
+        self._device = network.NetworkDevice()
+
+    def create_websocket(
+        self,
+        url: str,
+        protocols: Iterable[str] = (),
+        *,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        connect_timeout_ms: int | None = None,
+        keepalive_interval_ms: int | None = None,
+        compression: bool | None = None,
+    ) -> "WebSocket":
+        """Starts connecting to ``url`` and returns the socket, still CONNECTING.
+
+        ``url`` is ``ws://`` or ``wss://`` (``http(s)://`` are mapped to them),
+        absolute and without a fragment. ``protocols`` are the subprotocols to
+        offer, ``headers`` extra upgrade-request headers; ``None`` options ask
+        for the host's default (``compression``: permessage-deflate, offered
+        unless ``False``).
+
+        Raises :class:`WebSocketError` when no socket was created: kind
+        ``invalid-url``, ``invalid-options``, ``not-permitted`` (the host's
+        network policy) or ``limit-exceeded``. Failures while connecting come
+        later, through ``onerror`` then ``onclose``.
+        """
+        if isinstance(headers, Mapping):
+            headers = headers.items()
+        options = types.ConnectOptions(
+            protocols=list(protocols),
+            headers=[(name, value) for name, value in headers],
+            connect_timeout_ms=connect_timeout_ms,
+            keepalive_interval_ms=keepalive_interval_ms,
+            compression=compression,
+        )
+        try:
+            handle = self._device.create_websocket(url, options)
+        except Err as error:
+            raise WebSocketError._from_wit(error.value) from None
+        socket = WebSocket(self, handle)
+        _live[socket.id] = socket
+        return socket
+
+    def update(self) -> int:
+        """Pull mode: runs the callbacks for every pending event, in order, and
+        returns how many events there were. Never blocks.
+        """
+        events = self._device.update()
+        for event in events:
+            socket = _live.get(event.socket)
+            if socket is not None:
+                socket._dispatch(event.kind)
+        return len(events)
+
+    def wait(self) -> None:
+        """Blocks until at least one event is pending (then call :meth:`update`)."""
+        with self._device.subscribe() as pollable:
+            pollable.block()
+
+    def subscribe(self) -> poll.Pollable:
+        """A pollable that is ready whenever an event is pending, for apps that
+        wait on several things at once with ``wasi:io/poll``'s ``poll``.
+        """
+        return self._device.subscribe()
+
+
+class WebSocket:
+    """One WebSocket connection, as the browser's ``WebSocket`` object.
+
+    Made by :meth:`NetworkDevice.create_websocket`. Set the callbacks as
+    attributes (``ws.onmessage = f``) or with the decorators
+    (``@ws.on_message``); they get this object first.
+
+    An exception raised by a callback is printed with its traceback to stderr
+    and delivery goes on, as a browser reports an exception in an event
+    listener and carries on: escaping the exported ``handler`` function, it
+    would trap the whole component and close every socket with 1011 (which is
+    what a panic in a Rust callback does). ``sys.exit()`` in a callback ends
+    the program (see :func:`main`).
+    """
+
+    onopen: OpenCallback | None
+    """Called when the socket opens: ``onopen(ws)``."""
+    onmessage: MessageCallback | None
+    """Called for each message: ``onmessage(ws, data)``, ``data`` a ``str``
+    for a text message and ``bytes`` for a binary one."""
+    onerror: ErrorCallback | None
+    """Called when the connection fails: ``onerror(ws, error)``; ``onclose``
+    (code 1006) follows."""
+    onclose: CloseCallback | None
+    """Called when the socket has closed, its last callback:
+    ``onclose(ws, code, reason, was_clean)``."""
+
+    def __init__(self, device: NetworkDevice, handle: network.Websocket) -> None:
+        # Pull-mode apps reach events through the device: it lives as long as
+        # any of its sockets does.
+        self._device = device
+        self._handle: network.Websocket | None = handle
+        self._id = handle.id()
+        self.onopen = self.onmessage = self.onerror = self.onclose = None
+
+    def __repr__(self) -> str:
+        return f"<WebSocket {self._id} {self.url!r} {self.ready_state.name}>"
+
+    def _live_handle(self) -> network.Websocket:
+        if self._handle is None:
+            raise _destroyed()
+        return self._handle
+
+    @property
+    def id(self) -> int:
+        """The socket's number, unique among this guest's sockets."""
+        return self._id
+
+    @property
+    def url(self) -> str:
+        """The URL as the host parsed it (``""`` once destroyed)."""
+        return "" if self._handle is None else self._handle.url()
+
+    @property
+    def ready_state(self) -> ReadyState:
+        """The current state, as the browser's ``readyState``: OPEN when the
+        open event is delivered, CLOSING at once on :meth:`close`, CLOSED when
+        the error or close event is delivered (or once destroyed).
+        """
+        if self._handle is None:
+            return ReadyState.CLOSED
+        return ReadyState(self._handle.ready_state().value)
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server chose; ``""`` when none or not yet open."""
+        return "" if self._handle is None else self._handle.protocol()
+
+    @property
+    def extensions(self) -> str:
+        """The extensions the server accepted (e.g. ``permessage-deflate``);
+        ``""`` when none or not yet open.
+        """
+        return "" if self._handle is None else self._handle.extensions()
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes accepted by :meth:`send` and not yet written to the network."""
+        return 0 if self._handle is None else self._handle.buffered_amount()
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Sends a text message (``str``) or a binary one (bytes-like).
+
+        Raises :class:`WebSocketError` and sends nothing unless the socket is
+        open (``invalid-state``) or when the host's limits refuse the message
+        (``message-too-large``, ``limit-exceeded``).
+        """
+        if isinstance(data, str):
+            message: types.Message = types.Message_Text(data)
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            message = types.Message_Binary(bytes(data))
+        else:
+            raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
+        try:
+            self._live_handle().send(message)
+        except Err as error:
+            raise WebSocketError._from_wit(error.value) from None
+
+    def close(self, code: int | None = None, reason: str | None = None) -> None:
+        """Starts the closing handshake, as the browser's ``close(code, reason)``.
+
+        ``code`` must be 1000 or in 3000..=4999 (``invalid-close-code``) and
+        ``reason`` at most 123 bytes of UTF-8 (``reason-too-long``); with no
+        code the peer sees 1005. While connecting, the connection is failed
+        instead (``onerror``, then ``onclose`` with 1006). Closing a socket
+        that is already closing or closed does nothing.
+        """
+        try:
+            self._live_handle().close(code, reason)
+        except Err as error:
+            raise WebSocketError._from_wit(error.value) from None
+
+    def destroy(self) -> None:
+        """Releases the socket at once (Turbulenz's ``destroy``): a live
+        connection is closed with 1001, no callback runs for it any more, and
+        later calls fail with ``invalid-state``.
+        """
+        _live.pop(self._id, None)
+        self.onopen = self.onmessage = self.onerror = self.onclose = None
+        if self._handle is not None:
+            handle, self._handle = self._handle, None
+            handle.__exit__(None, None, None)
+
+    def on_open(self, callback: OpenCallback) -> OpenCallback:
+        """Decorator: sets ``onopen``."""
+        self.onopen = callback
+        return callback
+
+    def on_message(self, callback: MessageCallback) -> MessageCallback:
+        """Decorator: sets ``onmessage``."""
+        self.onmessage = callback
+        return callback
+
+    def on_error(self, callback: ErrorCallback) -> ErrorCallback:
+        """Decorator: sets ``onerror``."""
+        self.onerror = callback
+        return callback
+
+    def on_close(self, callback: CloseCallback) -> CloseCallback:
+        """Decorator: sets ``onclose``."""
+        self.onclose = callback
+        return callback
+
+    def _dispatch(self, kind: types.EventKind) -> None:
+        match kind:
+            case types.EventKind_Open():
+                self._call(self.onopen)
+            case types.EventKind_Message(message):
+                self._call(self.onmessage, message.value)
+            case types.EventKind_Error(error):
+                self._call(self.onerror, WebSocketError._from_wit(error))
+            case types.EventKind_Close(info):
+                # The close event is the last: the socket need not be kept
+                # alive for callbacks any longer.
+                _live.pop(self._id, None)
+                self._call(self.onclose, info.code, info.reason, info.was_clean)
+
+    def _call(self, callback: Callable[..., object] | None, *args: object) -> None:
+        if callback is None:
+            return
+        try:
+            callback(self, *args)
+        except Exception:
+            traceback.print_exc()
+
+
+def _push(socket: network.Websocket, kind: types.EventKind) -> None:
+    """Delivers one pushed event. ``socket`` is a borrowed handle, a different
+    Python object from the app's: the socket is found by its id.
+    """
+    target = _live.get(socket.id())
+    if target is None:
+        return
+    try:
+        target._dispatch(kind)
+    except SystemExit as request:
+        _end(_exit_status(request))
+
+
+class Handler(exports.Handler):
+    """The exported ``handler`` interface: routes the events the host pushes to
+    the sockets' callbacks. Import it into the app module as it is.
+    """
+
+    def on_open(self, socket: network.Websocket) -> None:
+        _push(socket, types.EventKind_Open())
+
+    def on_message(self, socket: network.Websocket, message: types.Message) -> None:
+        _push(socket, types.EventKind_Message(message))
+
+    def on_error(self, socket: network.Websocket, error: types.ErrorCode) -> None:
+        _push(socket, types.EventKind_Error(error))
+
+    def on_close(self, socket: network.Websocket, info: types.CloseInfo) -> None:
+        _push(socket, types.EventKind_Close(info))
+
+
+def _exit_status(request: SystemExit) -> int:
+    """The status ``sys.exit(arg)`` asks for, as CPython computes it: a
+    non-integer ``arg`` is printed to stderr and means 1.
+    """
+    if request.code is None:
+        return 0
+    if isinstance(request.code, int):
+        return request.code
+    print(request.code, file=sys.stderr)
+    return 1
+
+
+def _end(status: int) -> None:
+    """Ends the program: destroys every live socket (closing it with 1001,
+    going away), so the host has nothing left to deliver, then exits with
+    ``status``. Returns only when ``status`` is 0, letting the host finish.
+    """
+    for socket in list(_live.values()):
+        socket.destroy()
+    if status:
+        wasi_exit.exit_with_code(status if 0 < status < 256 else 1)
+
+
+def main(start: Callable[[list[str]], object]) -> type[exports.Run]:
+    """The ``wasi:cli/run`` export for ``start``: assign it to ``Run`` in the
+    app module (``Run = main(start)``).
+
+    ``start`` gets the command-line arguments (a copy of ``sys.argv``, which
+    componentize-py fills from ``wasi:cli/environment``; ``args[0]`` is the
+    program's name) and sets up sockets and callbacks. When it returns, the
+    host delivers events to the callbacks until no socket is live.
+
+    ``sys.exit(status)``, in ``start`` or in a callback, ends the program with
+    that status, destroying the live sockets (close 1001) as a Python process
+    that exits would. Any other exception escaping ``start`` is printed with
+    its traceback and ends the program with status 1.
+    """
+
+    class Run(exports.Run):
+        def run(self) -> None:
+            try:
+                start(list(sys.argv))
+            except SystemExit as request:
+                _end(_exit_status(request))
+            except Exception:
+                traceback.print_exc()
+                _end(1)
+
+    return Run
