@@ -273,6 +273,23 @@ async fn close_while_connecting_fails_the_connection() {
     );
 }
 
+#[tokio::test]
+async fn close_before_the_open_event_is_seen_fails_the_connection_too() {
+    // The browser's rule goes by the state the script has seen: a socket
+    // closed while CONNECTING fails, even if its handshake has just finished.
+    let server = serve(echo_journaling).await;
+    let run = probe("close-before-open-is-seen", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "close ok",
+            "after-close state=closing",
+            "push 1 error invalid-state the socket was closed before the connection was established state=closed",
+            "push 1 close 1006 clean=false reason= state=closed",
+        ]
+    );
+}
+
 #[test]
 fn guest_components_import_network_and_export_handler() {
     for guest in ["echo", "probe"] {

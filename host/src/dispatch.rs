@@ -36,7 +36,9 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
         if event.socket.is_destroyed() {
             continue;
         }
-        view.ctx.note_delivery(&event.socket, &event.kind);
+        if !view.ctx.note_delivery(&event.socket, &event.kind) {
+            continue;
+        }
         let limit = view.ctx.config().callback_time_limit;
         // Each callback gets its own time budget; past it, it traps.
         store.epoch_deadline_trap();

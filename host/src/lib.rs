@@ -187,9 +187,17 @@ impl WebSocketCtx {
             .collect()
     }
 
-    /// Records that an event is being delivered to the guest.
-    pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &bindings::EventKind) {
-        socket.deliver_state(kind);
+    /// Records that an event is being delivered to the guest; false when the
+    /// guest must not see it (see [`SocketShared::deliver_state`]).
+    #[must_use]
+    pub(crate) fn note_delivery(
+        &mut self,
+        socket: &SocketShared,
+        kind: &bindings::EventKind,
+    ) -> bool {
+        if !socket.deliver_state(kind) {
+            return false;
+        }
         match kind {
             bindings::EventKind::Message(_) => self.stats.messages_received += 1,
             bindings::EventKind::Close(info) => {
@@ -198,6 +206,7 @@ impl WebSocketCtx {
             }
             bindings::EventKind::Open | bindings::EventKind::Error(_) => {}
         }
+        true
     }
 
     /// The socket will produce no more events for the guest.

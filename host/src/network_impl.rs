@@ -94,12 +94,10 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         let events = self.table.get(&device)?.queue.take_all();
         Ok(events
             .into_iter()
-            .map(|event| {
-                self.ctx.note_delivery(&event.socket, &event.kind);
-                Event {
-                    socket: event.socket.id(),
-                    kind: event.kind,
-                }
+            .filter(|event| self.ctx.note_delivery(&event.socket, &event.kind))
+            .map(|event| Event {
+                socket: event.socket.id(),
+                kind: event.kind,
             })
             .collect())
     }

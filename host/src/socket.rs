@@ -49,6 +49,8 @@ const INTERNAL_ERROR: u16 = 1011;
 /// [`SocketShared::deliver_state`]) and at once on the guest's own `close`.
 struct Observed {
     ready_state: ReadyState,
+    /// The guest was given the open event (it may be closing now).
+    open_delivered: bool,
     protocol: String,
     extensions: String,
 }
@@ -138,14 +140,25 @@ impl SocketShared {
 
     /// Advances the guest-visible state as `event` reaches the guest: the
     /// browser changes `readyState` in the same task that fires the event.
-    pub(crate) fn deliver_state(&self, event: &EventKind) {
+    /// False for an event the guest must not see: the open event (and any
+    /// message after it) of a socket it closed before it saw it open, which
+    /// fails instead (its error and close events follow).
+    pub(crate) fn deliver_state(&self, event: &EventKind) -> bool {
         let mut observed = self.observed();
         match event {
-            EventKind::Open if observed.ready_state == ReadyState::Connecting => {
-                observed.ready_state = ReadyState::Open;
+            EventKind::Open => {
+                let deliver = observed.ready_state == ReadyState::Connecting;
+                if deliver {
+                    observed.ready_state = ReadyState::Open;
+                    observed.open_delivered = true;
+                }
+                deliver
             }
-            EventKind::Error(_) | EventKind::Close(_) => observed.ready_state = ReadyState::Closed,
-            EventKind::Open | EventKind::Message(_) => {}
+            EventKind::Message(_) => observed.open_delivered,
+            EventKind::Error(_) | EventKind::Close(_) => {
+                observed.ready_state = ReadyState::Closed;
+                true
+            }
         }
     }
 }
@@ -164,6 +177,10 @@ enum Command {
     Send(WireMessage, u64),
     /// Start (or, while connecting, fail with) the closing handshake.
     Close(Option<CloseFrame>),
+    /// The guest closed a socket it had not seen open: fail the connection,
+    /// even if the handshake has finished meanwhile (its open event is then
+    /// never delivered), as the browser does.
+    Fail,
 }
 
 /// The host side of a guest's `websocket` resource.
@@ -193,6 +210,7 @@ impl WebSocket {
             id,
             observed: Mutex::new(Observed {
                 ready_state: ReadyState::Connecting,
+                open_delivered: false,
                 protocol: String::new(),
                 extensions: String::new(),
             }),
@@ -315,17 +333,18 @@ impl WebSocket {
     /// `reason` were checked by [`crate::rules::check_close`].
     pub(crate) fn close(&self, code: Option<u16>, reason: String) {
         let mut observed = self.shared.observed();
-        match observed.ready_state {
+        let command = match observed.ready_state {
             ReadyState::Closing | ReadyState::Closed => return,
-            ReadyState::Connecting | ReadyState::Open => observed.ready_state = ReadyState::Closing,
-        }
+            ReadyState::Connecting => Command::Fail,
+            ReadyState::Open => Command::Close(code.map(|code| CloseFrame {
+                code: CloseCode::from(code),
+                reason: reason.into(),
+            })),
+        };
+        observed.ready_state = ReadyState::Closing;
         drop(observed);
-        let frame = code.map(|code| CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.into(),
-        });
         // A task that already ended has queued its close event: nothing to do.
-        let _ = self.command(Command::Close(frame));
+        let _ = self.command(command);
     }
 
     fn command(&self, command: Command) -> Result<(), ()> {
@@ -376,6 +395,7 @@ impl wasmtime_wasi_io::poll::Pollable for WebSocket {
         }
     }
 }
+
 
 type Stream = WebSocketStream<DeflateStream<MaybeTlsStream<TcpStream>>>;
 
@@ -520,6 +540,7 @@ impl SocketTask {
                             return Ending::Failed(wire_error(error));
                         }
                     }
+                    Some(Command::Fail) => return closed_while_connecting(),
                     Some(Command::Close(frame)) => {
                         close_deadline = Some(Instant::now() + self.close_timeout);
                         if let Err(error) = stream.close(frame).await {

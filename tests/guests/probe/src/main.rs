@@ -348,6 +348,15 @@ fn main() {
             report("close", ws.close_with(1000, "never mind"));
             println!("after-close state={}", state(&ws));
         }
+        // The same, once the host has had time to finish the handshake (its
+        // open event is queued, not yet seen).
+        "close-before-open-is-seen" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            report("close", ws.close_with(1000, "never mind"));
+            println!("after-close state={}", state(&ws));
+        }
         // Sends a message on open, then observes.
         "greet" => {
             let ws = connect(&urls[0]);
