@@ -57,6 +57,13 @@ const WORKLOADS: &[Workload] = &[
         size: 64 << 10,
         window: 16,
     },
+    Workload {
+        name: "pipe 1MiB",
+        kind: "pipe",
+        count: 200,
+        size: 1 << 20,
+        window: 4,
+    },
 ];
 
 /// What one run of a workload measured.
@@ -154,10 +161,312 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
             ratios.push(line);
         }
     }
+    scale(repetitions, quick, &mut ratios).await?;
     for line in ratios {
         println!("{line}");
     }
     Ok(())
+}
+
+/// Sockets held open at once by one client.
+const SOCKET_COUNTS: [usize; 2] = [1_000, 10_000];
+/// Guest instances, each holding this many sockets.
+const INSTANCES: (usize, usize) = (100, 10);
+
+/// Many sockets and many instances. Each measurement runs in a process of its
+/// own (`bench-child`), so that its memory growth is its own, against an echo
+/// server in another process, so that the server's sockets and memory are not
+/// counted.
+async fn scale(repetitions: usize, quick: bool, ratios: &mut Vec<String>) -> wasmtime::Result<()> {
+    let server = ChildProcess::start(&["echo-server", "127.0.0.1:0"], "echo server: ").await?;
+    let url = server.first_line.clone();
+    let socket_counts: &[usize] = if quick { &[100] } else { &SOCKET_COUNTS };
+    let (instances, sockets_each) = if quick { (10, 2) } else { INSTANCES };
+
+    println!(
+        "{:<14} {:<8} {:>14} {:>14}",
+        "sockets", "client", "connect ms", "KiB/socket"
+    );
+    for &count in socket_counts {
+        let mut results: [Vec<(f64, f64)>; 2] = Default::default();
+        for _ in 0..repetitions {
+            for (i, client) in ["native", "pull"].into_iter().enumerate() {
+                let figures =
+                    child_figures(&["sockets", client, &count.to_string(), &url], "sockets")
+                        .await?;
+                let [connect_ns, rss_growth] = figures[..] else {
+                    wasmtime::bail!("bench-child sockets printed {figures:?}");
+                };
+                results[i].push((connect_ns / 1e6, rss_growth / count as f64 / 1024.0));
+            }
+        }
+        let [native, host] = results.map(|r| median_pair(&r));
+        for (client, (connect_ms, kib)) in [("native", native), ("pull", host)] {
+            println!(
+                "{:<14} {client:<8} {connect_ms:>14.1} {kib:>14.1}",
+                format!("{count}")
+            );
+        }
+        ratios.push(format!(
+            "bench: pull/native connect {count} sockets = {:.2}x ({:.1} ms vs {:.1} ms)",
+            native.0 / host.0,
+            host.0,
+            native.0
+        ));
+        ratios.push(format!(
+            "bench: host memory per socket at {count} sockets = {:.1} KiB (native client {:.1} KiB)",
+            host.1, native.1
+        ));
+    }
+
+    println!(
+        "{:<14} {:<8} {:>14} {:>14} {:>10}",
+        "instances", "alloc", "instantiate ms", "with sockets", "RSS MiB"
+    );
+    let mut pooling_ms = 0.0;
+    for allocator in ["on-demand", "pooling"] {
+        let mut results = Vec::new();
+        for _ in 0..repetitions {
+            let args = [
+                "instances",
+                allocator,
+                &instances.to_string(),
+                &sockets_each.to_string(),
+                &url,
+            ];
+            let figures = child_figures(&args, "instances").await?;
+            let [instantiate_ns, total_ns, rss_growth] = figures[..] else {
+                wasmtime::bail!("bench-child instances printed {figures:?}");
+            };
+            results.push((instantiate_ns / 1e6, total_ns / 1e6, rss_growth));
+        }
+        results.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (instantiate_ms, total_ms, rss) = results[results.len() / 2];
+        println!(
+            "{:<14} {allocator:<8} {instantiate_ms:>14.1} {total_ms:>14.1} {:>10.1}",
+            format!("{instances}x{sockets_each}"),
+            rss / (1 << 20) as f64
+        );
+        if allocator == "pooling" {
+            pooling_ms = instantiate_ms;
+        }
+    }
+    ratios.push(format!(
+        "bench: {instances} instances instantiated in {pooling_ms:.1} ms (pooling allocator, InstancePre)"
+    ));
+    Ok(())
+}
+
+/// The median pair by its first figure.
+fn median_pair(pairs: &[(f64, f64)]) -> (f64, f64) {
+    let mut sorted = pairs.to_vec();
+    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+    sorted[sorted.len() / 2]
+}
+
+/// Runs `wit-websocket bench-child ARGS` and returns the numbers of its line
+/// starting with `{what}-result`.
+async fn child_figures(args: &[&str], what: &str) -> wasmtime::Result<Vec<f64>> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command.arg("bench-child").args(args);
+    let output = tokio::task::spawn_blocking(move || command.output()).await??;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let prefix = format!("{what}-result ");
+    let Some(line) = stdout.lines().find_map(|l| l.strip_prefix(&prefix)) else {
+        wasmtime::bail!(
+            "bench-child {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    };
+    Ok(line
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect())
+}
+
+/// A helper process of this binary; killed when dropped.
+struct ChildProcess {
+    child: std::process::Child,
+    /// What followed `prefix` on its first line of output.
+    first_line: String,
+}
+
+impl ChildProcess {
+    async fn start(args: &[&str], prefix: &str) -> wasmtime::Result<Self> {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new(std::env::current_exe()?)
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let stdout = child.stdout.take().expect("piped");
+        let line = tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        })
+        .await??;
+        let Some(rest) = line.trim().strip_prefix(prefix) else {
+            let _ = child.kill();
+            wasmtime::bail!("{args:?} printed {line:?}");
+        };
+        Ok(Self {
+            first_line: rest.to_string(),
+            child,
+        })
+    }
+}
+
+impl Drop for ChildProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The measuring side of [`scale`], in its own process: `sockets CLIENT COUNT
+/// URL` or `instances ALLOCATOR COUNT SOCKETS_EACH URL`. Prints one result
+/// line and exits without tearing anything down.
+pub async fn child(args: &[String]) -> wasmtime::Result<i32> {
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args[..] {
+        ["sockets", client, count, url] => {
+            let count: usize = count.parse()?;
+            let (connect, growth) = match client {
+                "native" => hold_native(url, count).await?,
+                _ => hold_in_guest(url, count).await?,
+            };
+            println!("sockets-result {} {growth}", connect.as_nanos());
+        }
+        ["instances", allocator, count, sockets_each, url] => {
+            let (instantiate, total, growth) =
+                instances(allocator == "pooling", count.parse()?, sockets_each, url).await?;
+            println!(
+                "instances-result {} {} {growth}",
+                instantiate.as_nanos(),
+                total.as_nanos()
+            );
+        }
+        _ => wasmtime::bail!("bench-child: unknown arguments {args:?}"),
+    }
+    // Closing thousands of sockets and instances one by one is not measured.
+    std::process::exit(0)
+}
+
+/// This process's resident memory, in bytes (Linux; 0 elsewhere).
+fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
+/// `count` native client connections opened at once: time until all are
+/// open, and the memory they added.
+async fn hold_native(url: &str, count: usize) -> wasmtime::Result<(Duration, u64)> {
+    let before = resident_bytes();
+    let started = Instant::now();
+    let connects: Vec<_> = (0..count)
+        .map(|_| {
+            let url = url.to_string();
+            tokio::spawn(async move {
+                tokio_tungstenite::connect_async_with_config(url, None, true)
+                    .await
+                    .map(|(ws, _)| ws)
+            })
+        })
+        .collect();
+    let mut readers = Vec::with_capacity(count);
+    for connect in connects {
+        let mut ws = connect.await??;
+        // As any client (and the host) does: each connection is read.
+        readers.push(tokio::spawn(
+            async move { while ws.next().await.is_some() {} },
+        ));
+    }
+    let elapsed = started.elapsed();
+    // Let every reader make its first read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    Ok((elapsed, resident_bytes().saturating_sub(before)))
+}
+
+/// The same from the bench guest through the host (the guest waits in its
+/// own loop until all are open). Compiling and instantiating the guest come
+/// before the first reading of memory.
+async fn hold_in_guest(url: &str, count: usize) -> wasmtime::Result<(Duration, u64)> {
+    let runner = GuestRunner::new()?;
+    let guest = Component::new(runner.engine(), BENCH_GUEST)?;
+    let mut config = WebSocketConfig::with_policy(AllowList::allow_all());
+    config.max_sockets = count;
+    config.max_sockets_per_device = count;
+    let stdout = MemoryOutputPipe::new(1 << 16);
+    let args = ["bench", "pull", "hold", url, &count.to_string(), "0", "0"];
+    let wasi = WasiCtx::builder()
+        .args(&args)
+        .stdout(stdout.clone())
+        .inherit_stderr()
+        .build();
+    let state = GuestState::new(wasi, wit_websocket_host::WebSocketCtx::new(config));
+    let mut instance = runner.instantiate(&guest, state).await?;
+    let before = resident_bytes();
+    let started = Instant::now();
+    let status = instance.run().await?;
+    let elapsed = started.elapsed();
+    // As for the native client: every socket task has made its first read.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let growth = resident_bytes().saturating_sub(before);
+    let output = String::from_utf8_lossy(&stdout.contents()).to_string();
+    if status != 0 || !output.contains("open-ns ") {
+        wasmtime::bail!("the bench guest did not open its sockets: {output}");
+    }
+    Ok((elapsed, growth))
+}
+
+/// `count` instances of the bench guest from one `InstancePre`, each opening
+/// `sockets_each` sockets: the time spent instantiating, the time for all
+/// (instantiating and connecting), and the memory they added.
+async fn instances(
+    pooling: bool,
+    count: usize,
+    sockets_each: &str,
+    url: &str,
+) -> wasmtime::Result<(Duration, Duration, u64)> {
+    let mut config = wasmtime::Config::new();
+    if pooling {
+        let mut pool = wasmtime::PoolingAllocationConfig::default();
+        pool.total_component_instances(count as u32 + 1)
+            .total_core_instances(10 * count as u32 + 10)
+            .total_memories(2 * count as u32 + 2)
+            .total_tables(4 * count as u32 + 4)
+            .max_memory_size(wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+    }
+    let runner = GuestRunner::with_config(config)?;
+    let guest = runner.prepare(&Component::new(runner.engine(), BENCH_GUEST)?)?;
+    let before = resident_bytes();
+    let started = Instant::now();
+    let mut instantiating = Duration::ZERO;
+    let mut running = Vec::with_capacity(count);
+    for _ in 0..count {
+        let stdout = MemoryOutputPipe::new(1 << 12);
+        let args = ["bench", "pull", "hold", url, sockets_each, "0", "0"];
+        let wasi = WasiCtx::builder().args(&args).stdout(stdout).build();
+        let config = WebSocketConfig::with_policy(AllowList::allow_all());
+        let state = GuestState::new(wasi, wit_websocket_host::WebSocketCtx::new(config));
+        let instantiated = Instant::now();
+        let mut instance = guest.instantiate(state).await?;
+        instantiating += instantiated.elapsed();
+        if instance.run().await? != 0 {
+            wasmtime::bail!("a bench guest instance failed");
+        }
+        running.push(instance);
+    }
+    let total = started.elapsed();
+    Ok((
+        instantiating,
+        total,
+        resident_bytes().saturating_sub(before),
+    ))
 }
 
 fn micros(duration: Duration) -> f64 {

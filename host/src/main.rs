@@ -61,6 +61,13 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// One measurement of `bench`'s many-sockets and many-instances part, in a
+    /// process of its own (run by `bench`).
+    #[command(hide = true)]
+    BenchChild {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Serve the demo's echo server (echoes every message, accepts
     /// permessage-deflate) until interrupted, for guests run with `run`.
     EchoServer {
@@ -176,6 +183,7 @@ async fn main() -> ExitCode {
             limits,
             args,
         } => run(app, ca_files, !no_cache, net, limits, args).await,
+        Command::BenchChild { args } => bench::child(&args).await,
         Command::EchoServer { address } => echo_server(address).await,
         Command::Demo { count } => demo(count).await,
         Command::Bench { repetitions, quick } => {

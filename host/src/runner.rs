@@ -28,7 +28,7 @@ use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::App;
+use crate::bindings::{App, AppPre};
 use crate::{EPOCH_TICK, WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch};
 
 /// The store data of a guest run by [`GuestRunner`]: WASI, WebSockets and
@@ -114,6 +114,13 @@ impl GuestRunner {
         Self::from_config(config)
     }
 
+    /// A runner with an engine made from `config` (e.g. with the pooling
+    /// allocator), with epoch interruption turned on and ticked as in
+    /// [`new`](Self::new).
+    pub fn with_config(config: Config) -> wasmtime::Result<Self> {
+        Self::from_config(config)
+    }
+
     fn from_config(mut config: Config) -> wasmtime::Result<Self> {
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
@@ -142,21 +149,42 @@ impl GuestRunner {
             .with_context(|| format!("loading the component {}", path.display()))
     }
 
+    /// Links `component` once, so that each of many instances of it costs
+    /// only its own instantiation.
+    pub fn prepare(&self, component: &Component) -> wasmtime::Result<PreparedGuest> {
+        let pre = self
+            .linker
+            .instantiate_pre(component)
+            .and_then(AppPre::new)
+            .context("linking the guest (does it target the wit-websocket:client/app world?)")?;
+        Ok(PreparedGuest(pre))
+    }
+
     /// Instantiates `component` with `state` as its store data.
     pub async fn instantiate(
         &self,
         component: &Component,
         state: GuestState,
     ) -> wasmtime::Result<RunningGuest> {
-        let mut store = Store::new(&self.engine, state);
+        self.prepare(component)?.instantiate(state).await
+    }
+}
+
+/// A component linked by [`GuestRunner::prepare`], ready to instantiate.
+pub struct PreparedGuest(AppPre<GuestState>);
+
+impl PreparedGuest {
+    /// A new instance with `state` as its store data.
+    pub async fn instantiate(&self, state: GuestState) -> wasmtime::Result<RunningGuest> {
+        let mut store = Store::new(self.0.engine(), state);
         store.limiter(|state| &mut state.limits);
         // Instantiation runs guest code too; it yields, as `run` does.
         store.epoch_deadline_async_yield_and_update(1);
-        let app = App::instantiate_async(&mut store, component, &self.linker)
+        let app = self
+            .0
+            .instantiate_async(&mut store)
             .await
-            .context(
-                "instantiating the guest (does it target the wit-websocket:client/app world?)",
-            )?;
+            .context("instantiating the guest")?;
         Ok(RunningGuest { store, app })
     }
 }

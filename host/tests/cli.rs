@@ -188,13 +188,19 @@ fn bench_runs_every_client_and_ends_with_ratio_lines() {
         .lines()
         .filter(|l| l.starts_with("bench: ") && l.contains("/native"))
         .collect();
-    assert_eq!(ratios.len(), 8, "{stdout}");
+    // Two guest clients for five echo workloads, then one socket count.
+    assert_eq!(ratios.len(), 11, "{stdout}");
+    let last_lines: Vec<&str> = stdout.lines().rev().take(3).collect();
     assert!(
-        stdout
-            .lines()
-            .last()
-            .unwrap()
-            .starts_with("bench: pull/native msgs pipe 64KiB = "),
+        last_lines[2].starts_with("bench: pull/native connect 100 sockets = "),
+        "{stdout}"
+    );
+    assert!(
+        last_lines[1].starts_with("bench: host memory per socket at 100 sockets = "),
+        "{stdout}"
+    );
+    assert!(
+        last_lines[0].starts_with("bench: 10 instances instantiated in "),
         "{stdout}"
     );
 }

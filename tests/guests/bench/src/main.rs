@@ -4,7 +4,9 @@
 //! Usage: `bench MODE WORKLOAD URL COUNT SIZE WINDOW` where MODE is `push`
 //! (callbacks after `main` returns) or `pull` (`wait` + `update` in `main`),
 //! and WORKLOAD is `rtt` (one message at a time; prints `rtt-ns P50 P99`) or
-//! `pipe` (WINDOW messages in flight; prints `pipe-ns ELAPSED`).
+//! `pipe` (WINDOW messages in flight; prints `pipe-ns ELAPSED`). `bench pull
+//! hold URL COUNT 0 0` opens COUNT sockets at once, waits in its own loop until
+//! all are open, prints `open-ns ELAPSED` and returns with them still open.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -96,6 +98,10 @@ fn main() {
         compression: Some(false),
         ..ConnectOptions::default()
     };
+    if workload == "hold" {
+        hold(&device, &options, url, run.borrow().count);
+        return;
+    }
     let ws = device
         .create_websocket_with(url, &options)
         .expect("a valid URL");
@@ -110,4 +116,26 @@ fn main() {
             device.update();
         }
     }
+}
+
+/// Opens `count` sockets at once and waits until every one is open.
+fn hold(device: &NetworkDevice, options: &ConnectOptions, url: &str, count: usize) {
+    let started = Instant::now();
+    let opened = Rc::new(std::cell::Cell::new(0));
+    for _ in 0..count {
+        let ws = device
+            .create_websocket_with(url, options)
+            .expect("the host allows this many sockets");
+        let opened = opened.clone();
+        ws.on_open(move |_| opened.set(opened.get() + 1));
+        ws.on_error(|_, error| {
+            eprintln!("bench: a held socket failed: {error:?}");
+            std::process::exit(1);
+        });
+    }
+    while opened.get() < count {
+        device.wait();
+        device.update();
+    }
+    println!("open-ns {}", started.elapsed().as_nanos());
 }
