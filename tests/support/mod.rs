@@ -210,37 +210,44 @@ async fn run_component(
 /// per test binary. The compiled form is kept beside the component, so later
 /// test binaries and runs load it in milliseconds instead of compiling 15 MB.
 pub fn language_component(entry: &str) -> Component {
-    static COMPONENTS: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
-    let mut components = COMPONENTS.get_or_init(Default::default).lock().unwrap();
-    components
+    // One slot per entry, so that a test finding its component built does not
+    // wait (blocking its runtime's thread) for another test's compilation.
+    type Slot = Arc<OnceLock<Component>>;
+    static COMPONENTS: OnceLock<Mutex<HashMap<String, Slot>>> = OnceLock::new();
+    let slot = COMPONENTS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
         .entry(entry.to_string())
-        .or_insert_with(|| {
-            let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-            let out_dir = root.join("target").join("language-guests");
-            let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
-            let built = std::process::Command::new(root.join("guest/componentize"))
-                .arg(root.join(entry))
-                .arg(&wasm)
-                .status()
-                .expect("guest/componentize starts");
-            assert!(built.success(), "guest/componentize {entry} failed");
-            let compiled = wasm.with_extension("cwasm");
-            let fresh = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
-            if fresh(&compiled) > fresh(&wasm) {
-                // SAFETY: the file was written by `Component::serialize` below;
-                // wasmtime refuses one from another engine configuration.
-                if let Ok(component) =
-                    unsafe { Component::deserialize_file(runner().engine(), &compiled) }
-                {
-                    return component;
-                }
+        .or_default()
+        .clone();
+    slot.get_or_init(|| {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let out_dir = root.join("target").join("language-guests");
+        let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
+        let built = std::process::Command::new(root.join("guest/componentize"))
+            .arg(root.join(entry))
+            .arg(&wasm)
+            .status()
+            .expect("guest/componentize starts");
+        assert!(built.success(), "guest/componentize {entry} failed");
+        let compiled = wasm.with_extension("cwasm");
+        let fresh = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
+        if fresh(&compiled) > fresh(&wasm) {
+            // SAFETY: the file was written by `Component::serialize` below;
+            // wasmtime refuses one from another engine configuration.
+            if let Ok(component) =
+                unsafe { Component::deserialize_file(runner().engine(), &compiled) }
+            {
+                return component;
             }
-            let component = runner().load_file(&wasm).expect("the component compiles");
-            let serialized = component.serialize().expect("serializes");
-            std::fs::write(&compiled, serialized).expect("writes the compiled component");
-            component
-        })
-        .clone()
+        }
+        let component = runner().load_file(&wasm).expect("the component compiles");
+        let serialized = component.serialize().expect("serializes");
+        std::fs::write(&compiled, serialized).expect("writes the compiled component");
+        component
+    })
+    .clone()
 }
 
 /// Runs the JavaScript or Python guest `entry` (see [`language_component`])
