@@ -403,6 +403,10 @@ impl wasmtime_wasi_io::poll::Pollable for WebSocket {
 /// whole (the buffer grows to a frame's length); they take more reads.
 const READ_BUFFER_SIZE: usize = 16 << 10;
 
+/// How many bytes of queued sends one flush may carry: enough to batch small
+/// messages, small enough that reading is not held up for long.
+const BURST_BYTES: usize = 256 << 10;
+
 type Stream = WebSocketStream<DeflateStream<MaybeTlsStream<TcpStream>>>;
 
 /// How to open a connection, besides the guest's options.
@@ -502,6 +506,52 @@ impl SocketTask {
         self.shared.queue.push(&self.shared, EventKind::Close(info));
     }
 
+    /// Writes `first` and every send queued behind it (up to [`BURST_BYTES`]),
+    /// then flushes once. After the peer's close frame nothing more may be
+    /// sent: with `discard`, like the browser, the messages are dropped.
+    /// Returns the command that ended the burst, if it was not a send (`None`
+    /// also when the guest destroyed the socket: the channel is then closed).
+    async fn send_burst(
+        &mut self,
+        stream: &mut Stream,
+        deflater: &mut Option<MessageDeflater>,
+        first: (WireMessage, u64),
+        discard: bool,
+    ) -> Result<Option<Command>, Ending> {
+        let mut next = Some(first);
+        let (mut written, mut accounted) = (0, 0);
+        let outcome = loop {
+            let Some((message, len)) = next.take() else {
+                break Ok(None);
+            };
+            accounted += len;
+            if !discard {
+                let message = match deflater {
+                    Some(deflater) => deflater.deflate(message),
+                    None => message,
+                };
+                written += message.len();
+                if let Err(error) = stream.feed(message).await {
+                    break Err(error);
+                }
+            }
+            if written >= BURST_BYTES {
+                break Ok(None);
+            }
+            match self.commands.try_recv() {
+                Ok(Command::Send(message, len)) => next = Some((message, len)),
+                Ok(other) => break Ok(Some(other)),
+                Err(_) => break Ok(None),
+            }
+        };
+        let outcome = match outcome {
+            Ok(command) => stream.flush().await.map(|()| command),
+            Err(error) => Err(error),
+        };
+        self.shared.buffered.fetch_sub(accounted, Ordering::AcqRel);
+        outcome.map_err(|error| Ending::Failed(wire_error(error)))
+    }
+
     /// The OPEN and CLOSING states: relays messages both ways until the
     /// connection ends.
     async fn converse(
@@ -527,43 +577,38 @@ impl SocketTask {
                 (None, _) => None,
             };
             tokio::select! {
-                command = self.commands.recv(), if close_deadline.is_none() => match command {
-                    Some(Command::Send(message, len)) => {
-                        // After the peer's close frame nothing more may be
-                        // sent; like the browser, the message is discarded.
-                        let written = match received_close {
-                            None => {
-                                let message = match &mut deflater {
-                                    Some(deflater) => deflater.deflate(message),
-                                    None => message,
-                                };
-                                stream.send(message).await
-                            }
-                            Some(_) => Ok(()),
-                        };
-                        self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
-                        if let Err(error) = written {
-                            return Ending::Failed(wire_error(error));
+                command = self.commands.recv(), if close_deadline.is_none() => {
+                    let mut command = command;
+                    // Sends queued together are written together, with one
+                    // flush: one write(2) for a burst instead of one each.
+                    if let Some(Command::Send(message, len)) = command {
+                        let discard = received_close.is_some();
+                        match self.send_burst(&mut stream, &mut deflater, (message, len), discard).await {
+                            Ok(next) => command = next,
+                            Err(ending) => return ending,
                         }
                     }
-                    Some(Command::Fail) => return closed_while_connecting(),
-                    Some(Command::Close(frame)) => {
-                        close_deadline = Some(Instant::now() + self.close_timeout);
-                        if let Err(error) = stream.close(frame).await {
-                            return Ending::Failed(wire_error(error));
+                    match command {
+                        None if self.commands.is_closed() => {
+                            // Destroyed: say goodbye, but do not wait long for the peer.
+                            let goodbye = CloseFrame { code: CloseCode::from(GOING_AWAY), reason: "".into() };
+                            let _ = tokio::time::timeout(self.close_timeout, async {
+                                if stream.close(Some(goodbye)).await.is_ok() {
+                                    while let Some(Ok(_)) = stream.next().await {}
+                                }
+                            }).await;
+                            return Ending::Destroyed;
+                        }
+                        None | Some(Command::Send(..)) => {}
+                        Some(Command::Fail) => return closed_while_connecting(),
+                        Some(Command::Close(frame)) => {
+                            close_deadline = Some(Instant::now() + self.close_timeout);
+                            if let Err(error) = stream.close(frame).await {
+                                return Ending::Failed(wire_error(error));
+                            }
                         }
                     }
-                    None => {
-                        // Destroyed: say goodbye, but do not wait long for the peer.
-                        let goodbye = CloseFrame { code: CloseCode::from(GOING_AWAY), reason: "".into() };
-                        let _ = tokio::time::timeout(self.close_timeout, async {
-                            if stream.close(Some(goodbye)).await.is_ok() {
-                                while let Some(Ok(_)) = stream.next().await {}
-                            }
-                        }).await;
-                        return Ending::Destroyed;
-                    }
-                },
+                }
                 () = self.shared.drained.notified(), if paused => {
                     if let Some(keepalive) = &mut keepalive {
                         keepalive.heard();
