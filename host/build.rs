@@ -7,7 +7,14 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// The guest packages of the workspace, built together in one cargo run.
-const GUESTS: &[&str] = &["echo", "chat", "probe", "autobahn", "bench"];
+const GUESTS: &[&str] = &[
+    "echo",
+    "chat",
+    "probe",
+    "autobahn",
+    "bench",
+    "bench-tungstenite",
+];
 
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));

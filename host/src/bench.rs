@@ -18,6 +18,12 @@ use wit_websocket_host::runner::{GuestRunner, GuestState};
 /// The bench guest, compiled by the build script.
 const BENCH_GUEST: &[u8] = include_bytes!(concat!(env!("WIT_WEBSOCKET_GUESTS_DIR"), "/bench.wasm"));
 
+/// The in-guest baseline: tungstenite compiled into a guest, over wasi:sockets.
+const IN_GUEST_TUNGSTENITE: &[u8] = include_bytes!(concat!(
+    env!("WIT_WEBSOCKET_GUESTS_DIR"),
+    "/bench-tungstenite.wasm"
+));
+
 /// One workload: `rtt` (one message in flight) or `pipe` (a window of them).
 #[derive(Clone, Copy)]
 struct Workload {
@@ -75,7 +81,9 @@ enum Measure {
     Elapsed(Duration),
 }
 
-const CLIENTS: [&str; 3] = ["native", "push", "pull"];
+/// The clients of the echo workloads: the native baseline, the bench guest
+/// through the host (push and pull), and tungstenite inside a guest.
+const CLIENTS: [&str; 4] = ["native", "push", "pull", "in-guest"];
 
 /// Runs every workload `repetitions` times for each client, alternating, and
 /// prints the table and the ratio lines.
@@ -83,6 +91,7 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
     let server = EchoServer::start().await?;
     let runner = GuestRunner::new()?;
     let guest = Component::new(runner.engine(), BENCH_GUEST)?;
+    let in_guest_library = Component::new(runner.engine(), IN_GUEST_TUNGSTENITE)?;
     let config = || {
         WebSocketConfig::with_policy(
             AllowList::deny_all()
@@ -112,13 +121,26 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
             }
             false => workload,
         };
-        let mut results: [Vec<Measure>; 3] = Default::default();
+        let mut results: [Vec<Measure>; 4] = Default::default();
+        let url = server.url();
+        let shape = [
+            workload.kind.to_string(),
+            url.clone(),
+            workload.count.to_string(),
+            workload.size.to_string(),
+            workload.window.to_string(),
+        ];
         for _ in 0..repetitions {
             for (i, client) in CLIENTS.iter().enumerate() {
                 let measure = match *client {
-                    "native" => native(&server.url(), workload).await?,
+                    "native" => native(&url, workload).await?,
+                    "in-guest" => {
+                        let args = [&["bench-tungstenite".to_string()][..], &shape].concat();
+                        in_guest(&runner, &in_guest_library, config(), &args, workload).await?
+                    }
                     mode => {
-                        in_guest(&runner, &guest, config(), mode, &server.url(), workload).await?
+                        let args = [&["bench".to_string(), mode.to_string()][..], &shape].concat();
+                        in_guest(&runner, &guest, config(), &args, workload).await?
                     }
                 };
                 results[i].push(measure);
@@ -160,6 +182,22 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
             };
             ratios.push(line);
         }
+        // The host against a WebSocket library compiled into the guest.
+        let line = match (medians[1], medians[3]) {
+            (Measure::RoundTrip(push, _), Measure::RoundTrip(library, _)) => format!(
+                "bench: push/in-guest p50 {} = {:.2}x ({:+.1} µs)",
+                workload.name,
+                micros(push) / micros(library),
+                micros(push) - micros(library)
+            ),
+            (Measure::Elapsed(push), Measure::Elapsed(library)) => format!(
+                "bench: push/in-guest msgs {} = {:.2}x",
+                workload.name,
+                library.as_secs_f64() / push.as_secs_f64()
+            ),
+            _ => String::new(),
+        };
+        ratios.push(line);
     }
     scale(repetitions, quick, &mut ratios).await?;
     for line in ratios {
@@ -540,29 +578,27 @@ async fn native(url: &str, workload: &Workload) -> wasmtime::Result<Measure> {
     })
 }
 
-/// The workload from the bench guest through the host, in `mode`.
+/// The workload from a guest (`args` is its argv): the bench guest through
+/// the host, or the in-guest library over wasi:sockets, which may reach
+/// loopback and nothing else.
 async fn in_guest(
     runner: &GuestRunner,
     guest: &Component,
     config: WebSocketConfig,
-    mode: &str,
-    url: &str,
+    args: &[String],
     workload: &Workload,
 ) -> wasmtime::Result<Measure> {
     let stdout = MemoryOutputPipe::new(1 << 16);
-    let args = [
-        "bench".to_string(),
-        mode.to_string(),
-        workload.kind.to_string(),
-        url.to_string(),
-        workload.count.to_string(),
-        workload.size.to_string(),
-        workload.window.to_string(),
-    ];
     let wasi = WasiCtx::builder()
-        .args(&args)
+        .args(args)
         .stdout(stdout.clone())
         .inherit_stderr()
+        .allow_tcp(true)
+        // Connecting also checks the implicit bind to the unspecified address.
+        .socket_addr_check(|address, _| {
+            let ip = address.ip();
+            Box::pin(async move { ip.is_loopback() || ip.is_unspecified() })
+        })
         .build();
     let state = GuestState::new(wasi, wit_websocket_host::WebSocketCtx::new(config));
     let mut instance = runner.instantiate(guest, state).await?;
@@ -585,6 +621,6 @@ async fn in_guest(
             Duration::from_nanos(ns[1]),
         )),
         ("pipe", _, Some(ns)) if ns.len() == 1 => Ok(Measure::Elapsed(Duration::from_nanos(ns[0]))),
-        _ => wasmtime::bail!("the bench guest ({mode}) reported nothing usable: {output:?}"),
+        _ => wasmtime::bail!("the guest {args:?} reported nothing usable: {output:?}"),
     }
 }

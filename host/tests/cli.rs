@@ -188,8 +188,14 @@ fn bench_runs_every_client_and_ends_with_ratio_lines() {
         .lines()
         .filter(|l| l.starts_with("bench: ") && l.contains("/native"))
         .collect();
-    // Two guest clients for five echo workloads, then one socket count.
-    assert_eq!(ratios.len(), 11, "{stdout}");
+    // Three guest clients (push, pull, in-guest library) for five echo
+    // workloads, then one socket count.
+    assert_eq!(ratios.len(), 16, "{stdout}");
+    let against_library = stdout
+        .lines()
+        .filter(|l| l.starts_with("bench: push/in-guest "))
+        .count();
+    assert_eq!(against_library, 5, "{stdout}");
     let last_lines: Vec<&str> = stdout.lines().rev().take(3).collect();
     assert!(
         last_lines[2].starts_with("bench: pull/native connect 100 sockets = "),
