@@ -166,38 +166,10 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
             }
         }
         for (i, client) in CLIENTS.iter().enumerate().skip(1) {
-            let line = match (medians[i], medians[0]) {
-                (Measure::RoundTrip(guest, _), Measure::RoundTrip(native, _)) => format!(
-                    "bench: {client}/native p50 {} = {:.2}x ({:+.1} µs)",
-                    workload.name,
-                    micros(guest) / micros(native),
-                    micros(guest) - micros(native)
-                ),
-                (Measure::Elapsed(guest), Measure::Elapsed(native)) => format!(
-                    "bench: {client}/native msgs {} = {:.2}x",
-                    workload.name,
-                    native.as_secs_f64() / guest.as_secs_f64()
-                ),
-                _ => continue,
-            };
-            ratios.push(line);
+            ratios.extend(ratio(client, "native", workload, medians[i], medians[0]));
         }
         // The host against a WebSocket library compiled into the guest.
-        let line = match (medians[1], medians[3]) {
-            (Measure::RoundTrip(push, _), Measure::RoundTrip(library, _)) => format!(
-                "bench: push/in-guest p50 {} = {:.2}x ({:+.1} µs)",
-                workload.name,
-                micros(push) / micros(library),
-                micros(push) - micros(library)
-            ),
-            (Measure::Elapsed(push), Measure::Elapsed(library)) => format!(
-                "bench: push/in-guest msgs {} = {:.2}x",
-                workload.name,
-                library.as_secs_f64() / push.as_secs_f64()
-            ),
-            _ => String::new(),
-        };
-        ratios.push(line);
+        ratios.extend(ratio("push", "in-guest", workload, medians[1], medians[3]));
     }
     scale(repetitions, quick, &mut ratios).await?;
     for line in ratios {
@@ -505,6 +477,30 @@ async fn instances(
         total,
         resident_bytes().saturating_sub(before),
     ))
+}
+
+/// The ratio line of `client` against `baseline`: p50 round trips, or
+/// throughput (above 1: `client` is faster).
+fn ratio(
+    client: &str,
+    baseline: &str,
+    workload: &Workload,
+    measured: Measure,
+    base: Measure,
+) -> Option<String> {
+    let name = workload.name;
+    match (measured, base) {
+        (Measure::RoundTrip(measured, _), Measure::RoundTrip(base, _)) => Some(format!(
+            "bench: {client}/{baseline} p50 {name} = {:.2}x ({:+.1} µs)",
+            micros(measured) / micros(base),
+            micros(measured) - micros(base)
+        )),
+        (Measure::Elapsed(measured), Measure::Elapsed(base)) => Some(format!(
+            "bench: {client}/{baseline} msgs {name} = {:.2}x",
+            base.as_secs_f64() / measured.as_secs_f64()
+        )),
+        _ => None,
+    }
 }
 
 fn micros(duration: Duration) -> f64 {
