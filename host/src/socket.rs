@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{
@@ -409,6 +410,15 @@ const BURST_BYTES: usize = 256 << 10;
 
 type Stream = WebSocketStream<DeflateStream<MaybeTlsStream<TcpStream>>>;
 
+/// How a burst of sends ended.
+enum BurstEnd {
+    /// No more sends were queued, or the burst reached [`BURST_BYTES`].
+    Drained,
+    /// The guest's next command, taken from the channel: not a send, or
+    /// `None` when the guest destroyed the socket.
+    Next(Option<Command>),
+}
+
 /// How to open a connection, besides the guest's options.
 struct ConnectionSettings {
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -509,20 +519,18 @@ impl SocketTask {
     /// Writes `first` and every send queued behind it (up to [`BURST_BYTES`]),
     /// then flushes once. After the peer's close frame nothing more may be
     /// sent: with `discard`, like the browser, the messages are dropped.
-    /// Returns the command that ended the burst, if it was not a send (`None`
-    /// also when the guest destroyed the socket: the channel is then closed).
     async fn send_burst(
         &mut self,
         stream: &mut Stream,
         deflater: &mut Option<MessageDeflater>,
         first: (WireMessage, u64),
         discard: bool,
-    ) -> Result<Option<Command>, Ending> {
+    ) -> Result<BurstEnd, Ending> {
         let mut next = Some(first);
         let (mut written, mut accounted) = (0, 0);
         let outcome = loop {
             let Some((message, len)) = next.take() else {
-                break Ok(None);
+                break Ok(BurstEnd::Drained);
             };
             accounted += len;
             if !discard {
@@ -536,12 +544,13 @@ impl SocketTask {
                 }
             }
             if written >= BURST_BYTES {
-                break Ok(None);
+                break Ok(BurstEnd::Drained);
             }
             match self.commands.try_recv() {
                 Ok(Command::Send(message, len)) => next = Some((message, len)),
-                Ok(other) => break Ok(Some(other)),
-                Err(_) => break Ok(None),
+                Ok(other) => break Ok(BurstEnd::Next(Some(other))),
+                Err(TryRecvError::Empty) => break Ok(BurstEnd::Drained),
+                Err(TryRecvError::Disconnected) => break Ok(BurstEnd::Next(None)),
             }
         };
         let outcome = match outcome {
@@ -578,18 +587,21 @@ impl SocketTask {
             };
             tokio::select! {
                 command = self.commands.recv(), if close_deadline.is_none() => {
-                    let mut command = command;
                     // Sends queued together are written together, with one
                     // flush: one write(2) for a burst instead of one each.
-                    if let Some(Command::Send(message, len)) = command {
-                        let discard = received_close.is_some();
-                        match self.send_burst(&mut stream, &mut deflater, (message, len), discard).await {
-                            Ok(next) => command = next,
-                            Err(ending) => return ending,
+                    let command = match command {
+                        Some(Command::Send(message, len)) => {
+                            let discard = received_close.is_some();
+                            match self.send_burst(&mut stream, &mut deflater, (message, len), discard).await {
+                                Ok(BurstEnd::Drained) => continue,
+                                Ok(BurstEnd::Next(command)) => command,
+                                Err(ending) => return ending,
+                            }
                         }
-                    }
+                        other => other,
+                    };
                     match command {
-                        None if self.commands.is_closed() => {
+                        None => {
                             // Destroyed: say goodbye, but do not wait long for the peer.
                             let goodbye = CloseFrame { code: CloseCode::from(GOING_AWAY), reason: "".into() };
                             let _ = tokio::time::timeout(self.close_timeout, async {
@@ -599,7 +611,8 @@ impl SocketTask {
                             }).await;
                             return Ending::Destroyed;
                         }
-                        None | Some(Command::Send(..)) => {}
+                        // A burst ends at the first command that is not a send.
+                        Some(Command::Send(..)) => {}
                         Some(Command::Fail) => return closed_while_connecting(),
                         Some(Command::Close(frame)) => {
                             close_deadline = Some(Instant::now() + self.close_timeout);
