@@ -210,7 +210,7 @@ async fn scale(repetitions: usize, quick: bool, ratios: &mut Vec<String>) -> was
                 results[i].push((connect_ns / 1e6, rss_growth / count as f64 / 1024.0));
             }
         }
-        let [native, host] = results.map(|r| median_pair(&r));
+        let [native, host] = results.map(|r| median_by(&r, |pair| pair.0));
         for (client, (connect_ms, kib)) in [("native", native), ("pull", host)] {
             println!(
                 "{:<14} {client:<8} {connect_ms:>14.1} {kib:>14.1}",
@@ -250,8 +250,7 @@ async fn scale(repetitions: usize, quick: bool, ratios: &mut Vec<String>) -> was
             };
             results.push((instantiate_ns / 1e6, total_ns / 1e6, rss_growth));
         }
-        results.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (instantiate_ms, total_ms, rss) = results[results.len() / 2];
+        let (instantiate_ms, total_ms, rss) = median_by(&results, |figures| figures.0);
         println!(
             "{:<14} {allocator:<8} {instantiate_ms:>14.1} {total_ms:>14.1} {:>10.1}",
             format!("{instances}x{sockets_each}"),
@@ -265,13 +264,6 @@ async fn scale(repetitions: usize, quick: bool, ratios: &mut Vec<String>) -> was
         "bench: {instances} instances instantiated in {pooling_ms:.1} ms (pooling allocator, InstancePre)"
     ));
     Ok(())
-}
-
-/// The median pair by its first figure.
-fn median_pair(pairs: &[(f64, f64)]) -> (f64, f64) {
-    let mut sorted = pairs.to_vec();
-    sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
-    sorted[sorted.len() / 2]
 }
 
 /// Runs `wit-websocket bench-child ARGS` and returns the numbers of its line
@@ -515,12 +507,16 @@ fn throughput(workload: &Workload, elapsed: Duration) -> (f64, f64) {
 
 /// The median by the measure's main figure (p50, or elapsed time).
 fn median(measures: &[Measure]) -> Measure {
-    let key = |m: &Measure| match m {
-        Measure::RoundTrip(p50, _) => *p50,
-        Measure::Elapsed(elapsed) => *elapsed,
-    };
-    let mut sorted = measures.to_vec();
-    sorted.sort_by_key(key);
+    median_by(measures, |m| match m {
+        Measure::RoundTrip(p50, _) => p50.as_secs_f64(),
+        Measure::Elapsed(elapsed) => elapsed.as_secs_f64(),
+    })
+}
+
+/// The median of `items` ordered by `key` (the upper one of an even count).
+fn median_by<T: Copy>(items: &[T], key: impl Fn(&T) -> f64) -> T {
+    let mut sorted = items.to_vec();
+    sorted.sort_by(|a, b| key(a).total_cmp(&key(b)));
     sorted[sorted.len() / 2]
 }
 
