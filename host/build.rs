@@ -30,40 +30,62 @@ fn main() {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
 
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for guest in GUESTS {
-        build.args(["-p", guest]);
-    }
-    // The outer build's flags and wrappers (clippy's driver, coverage) are
-    // for the host, not for the guests.
-    for variable in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_TARGET_DIR",
-        "CARGO_BUILD_TARGET",
-    ] {
-        build.env_remove(variable);
-    }
-    let status = build
-        .status()
-        .expect("running cargo to build the guest components");
-    if !status.success() {
+    let guest_build = |extra: &[&str]| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build
+            .current_dir(&root)
+            .args([
+                "build",
+                "--release",
+                "--target",
+                "wasm32-wasip2",
+                "--target-dir",
+            ])
+            .arg(&target_dir)
+            .args(extra);
+        // The outer build's flags and wrappers (clippy's driver, coverage) are
+        // for the host, not for the guests.
+        for variable in [
+            "CARGO_ENCODED_RUSTFLAGS",
+            "RUSTFLAGS",
+            "RUSTC_WORKSPACE_WRAPPER",
+            "RUSTC_WRAPPER",
+            "CARGO_TARGET_DIR",
+            "CARGO_BUILD_TARGET",
+        ] {
+            build.env_remove(variable);
+        }
+        build
+            .status()
+            .expect("running cargo to build the guest components")
+    };
+    let packages: Vec<&str> = GUESTS.iter().flat_map(|guest| ["-p", guest]).collect();
+    if !guest_build(&packages).success() {
         panic!(
             "building the guest components failed; is the target installed? \
              `rustup target add wasm32-wasip2`"
+        );
+    }
+    // The bench's in-guest wss baseline compiles ring's C code for wasm32,
+    // which takes clang; without it the bench leaves those figures out.
+    let tls_guest = [
+        "-p",
+        "bench-tungstenite",
+        "--features",
+        "tls",
+        "--bin",
+        "bench-tungstenite-tls",
+    ];
+    let has_clang = Command::new("clang")
+        .arg("--version")
+        .output()
+        .is_ok_and(|output| output.status.success());
+    if !has_clang {
+        println!("cargo:warning=clang not found: the bench's in-guest wss baseline is not built");
+    } else if !guest_build(&tls_guest).success() {
+        println!(
+            "cargo:warning=building the bench's in-guest wss baseline failed; the bench leaves it out"
         );
     }
     let out = target_dir.join("wasm32-wasip2").join("release");

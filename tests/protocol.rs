@@ -31,7 +31,7 @@ fn trusting(pki: &TestPki) -> WebSocketConfig {
 
 #[tokio::test]
 async fn wss_with_a_trusted_ca_echoes() {
-    let pki = TestPki::new(&["127.0.0.1"]);
+    let pki = TestPki::new(&["127.0.0.1"]).unwrap();
     let server = serve_tls(&pki, echo_journaling).await;
     let url = format!("wss://{}/", server.address);
     let run = probe_with("pull", &[&url], trusting(&pki)).await;
@@ -46,7 +46,7 @@ async fn wss_with_a_trusted_ca_echoes() {
 
 #[tokio::test]
 async fn wss_with_an_untrusted_certificate_is_a_tls_error() {
-    let pki = TestPki::new(&["127.0.0.1"]);
+    let pki = TestPki::new(&["127.0.0.1"]).unwrap();
     let server = serve_tls(&pki, echo_journaling).await;
     let url = format!("wss://{}/", server.address);
     // The host does not trust the test CA.
@@ -57,7 +57,7 @@ async fn wss_with_an_untrusted_certificate_is_a_tls_error() {
 
 #[tokio::test]
 async fn wss_with_a_certificate_for_another_host_is_a_tls_error() {
-    let pki = TestPki::new(&["other.example"]);
+    let pki = TestPki::new(&["other.example"]).unwrap();
     let server = serve_tls(&pki, echo_journaling).await;
     let url = format!("wss://{}/", server.address);
     let run = probe_with("observe", &[&url], trusting(&pki)).await;
@@ -71,7 +71,7 @@ async fn wss_with_a_certificate_for_another_host_is_a_tls_error() {
 
 #[tokio::test]
 async fn a_ca_file_is_loaded_and_trusted() {
-    let pki = TestPki::new(&["127.0.0.1"]);
+    let pki = TestPki::new(&["127.0.0.1"]).unwrap();
     let server = serve_tls(&pki, echo_journaling).await;
     let dir = std::env::temp_dir().join(format!("wit-websocket-ca-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -1,17 +1,23 @@
-//! `wit-websocket bench`: one native echo server on 127.0.0.1 and, in the same
-//! run, the same workloads from a native tokio-tungstenite client (the
-//! baseline) and from the `bench` guest through this host, pushed and pulled.
+//! `wit-websocket bench`: one native echo server on 127.0.0.1 (and a `wss://`
+//! one with a test CA) and, in the same run, the same workloads from a native
+//! tokio-tungstenite client (the baseline), from the `bench` guest through
+//! this host, pushed and pulled, and from tungstenite compiled into a guest.
 //! Each figure is the median of alternating repetitions.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wit_websocket_host::WebSocketConfig;
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_host::deflate::{self, DeflateStream, MessageDeflater};
+use wit_websocket_host::echo_server::{EchoServer, TestPki};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 
@@ -24,52 +30,80 @@ const IN_GUEST_TUNGSTENITE: &[u8] = include_bytes!(concat!(
     "/bench-tungstenite.wasm"
 ));
 
+/// The same with rustls (and ring) in the guest for `wss://`. Building it
+/// needs clang for ring's C code, so the build script makes it only where
+/// clang is found; without it, the wss rows have no in-guest figure.
+const IN_GUEST_TLS_FILE: &str = concat!(
+    env!("WIT_WEBSOCKET_GUESTS_DIR"),
+    "/bench-tungstenite-tls.wasm"
+);
+
+/// How the messages travel.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    /// Plain `ws://`, binary messages, no compression.
+    Ws,
+    /// `wss://` (TLS 1.3), binary messages, no compression.
+    Wss,
+    /// `ws://` with permessage-deflate, compressible text messages.
+    Deflate,
+}
+
+/// The text the deflate workloads repeat: game-state-like JSON, as a chat
+/// or multiplayer app would send (compresses about 20:1).
+const COMPRESSIBLE_UNIT: &str =
+    r#"{"type":"state","player":"ann","x":12.5,"y":-3.25,"hp":97,"items":["sword","shield"]},"#;
+
 /// One workload: `rtt` (one message in flight) or `pipe` (a window of them).
 #[derive(Clone, Copy)]
 struct Workload {
     name: &'static str,
     kind: &'static str,
+    transport: Transport,
     count: usize,
     size: usize,
     window: usize,
 }
 
+const fn workload(
+    name: &'static str,
+    transport: Transport,
+    count: usize,
+    size: usize,
+    window: usize,
+) -> Workload {
+    let kind = if window == 1 { "rtt" } else { "pipe" };
+    Workload {
+        name,
+        kind,
+        transport,
+        count,
+        size,
+        window,
+    }
+}
+
 const WORKLOADS: &[Workload] = &[
-    Workload {
-        name: "rtt 64B",
-        kind: "rtt",
-        count: 2_000,
-        size: 64,
-        window: 1,
-    },
-    Workload {
-        name: "pipe 64B",
-        kind: "pipe",
-        count: 20_000,
-        size: 64,
-        window: 64,
-    },
-    Workload {
-        name: "pipe 4KiB",
-        kind: "pipe",
-        count: 10_000,
-        size: 4 << 10,
-        window: 64,
-    },
-    Workload {
-        name: "pipe 64KiB",
-        kind: "pipe",
-        count: 2_000,
-        size: 64 << 10,
-        window: 16,
-    },
-    Workload {
-        name: "pipe 1MiB",
-        kind: "pipe",
-        count: 200,
-        size: 1 << 20,
-        window: 4,
-    },
+    workload("rtt 64B", Transport::Ws, 2_000, 64, 1),
+    workload("pipe 64B", Transport::Ws, 20_000, 64, 64),
+    workload("pipe 4KiB", Transport::Ws, 10_000, 4 << 10, 64),
+    workload("pipe 64KiB", Transport::Ws, 2_000, 64 << 10, 16),
+    workload("pipe 1MiB", Transport::Ws, 200, 1 << 20, 4),
+    workload("wss rtt 64B", Transport::Wss, 2_000, 64, 1),
+    workload("wss pipe 64B", Transport::Wss, 20_000, 64, 64),
+    workload("wss pipe 4KiB", Transport::Wss, 10_000, 4 << 10, 64),
+    workload("wss pipe 64KiB", Transport::Wss, 2_000, 64 << 10, 16),
+    workload("wss pipe 1MiB", Transport::Wss, 200, 1 << 20, 4),
+    workload("deflate pipe 64B", Transport::Deflate, 20_000, 64, 64),
+    workload("deflate pipe 4KiB", Transport::Deflate, 10_000, 4 << 10, 64),
+    workload(
+        "deflate pipe 64KiB",
+        Transport::Deflate,
+        2_000,
+        64 << 10,
+        16,
+    ),
+    workload("deflate pipe 1MiB", Transport::Deflate, 100, 1 << 20, 4),
 ];
 
 /// What one run of a workload measured.
@@ -82,33 +116,164 @@ enum Measure {
 }
 
 /// The clients of the echo workloads: the native baseline, the bench guest
-/// through the host (push and pull), and tungstenite inside a guest.
-const CLIENTS: [&str; 4] = ["native", "push", "pull", "in-guest"];
+/// through the host (push and pull), tungstenite inside a guest, and the
+/// JavaScript and Python bench guests through the host.
+const CLIENTS: [&str; 6] = ["native", "push", "pull", "in-guest", "js", "python"];
+
+/// The JavaScript and Python bench guests, built by `guest/componentize`.
+const LANGUAGE_GUESTS: [(&str, &str); 2] = [
+    ("js", "tests/guests/bench-js/bench.js"),
+    ("python", "tests/guests/bench-py/bench.py"),
+];
+
+/// The servers and components every echo workload uses.
+struct Setup {
+    runner: GuestRunner,
+    ws: EchoServer,
+    wss: EchoServer,
+    pki: TestPki,
+    /// The CA as rustls client configuration, for the native client.
+    client_tls: Arc<rustls::ClientConfig>,
+    guest: Component,
+    in_guest: Component,
+    in_guest_tls: Option<Component>,
+    /// The JavaScript and Python guests, where their toolchains could build them.
+    js: Option<Component>,
+    python: Option<Component>,
+}
+
+impl Setup {
+    async fn new() -> wasmtime::Result<Self> {
+        let pki = TestPki::new(&["127.0.0.1"])?;
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(pki.ca.clone())?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let client_tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        // Cached: the 14-19 MB JavaScript and Python components compile once.
+        let runner = GuestRunner::with_compilation_cache()?;
+        let in_guest_tls = match std::fs::read(IN_GUEST_TLS_FILE) {
+            Ok(bytes) => Some(Component::new(runner.engine(), bytes)?),
+            Err(_) => None,
+        };
+        let [js, python] =
+            LANGUAGE_GUESTS.map(|(name, entry)| language_guest(&runner, name, entry));
+        Ok(Self {
+            js,
+            python,
+            ws: EchoServer::start().await?,
+            wss: EchoServer::start_tls(&pki).await?,
+            client_tls: Arc::new(client_tls),
+            guest: Component::new(runner.engine(), BENCH_GUEST)?,
+            in_guest: Component::new(runner.engine(), IN_GUEST_TUNGSTENITE)?,
+            in_guest_tls,
+            runner,
+            pki,
+        })
+    }
+
+    fn server(&self, transport: Transport) -> &EchoServer {
+        match transport {
+            Transport::Wss => &self.wss,
+            Transport::Ws | Transport::Deflate => &self.ws,
+        }
+    }
+
+    /// The host's configuration for the guest: this server only, the test CA.
+    fn config(&self, transport: Transport) -> WebSocketConfig {
+        let address = self.server(transport).address().to_string();
+        let mut config = WebSocketConfig::with_policy(
+            AllowList::deny_all()
+                .allow(&address)
+                .expect("an address is a valid entry"),
+        );
+        config.extra_root_certificates = vec![self.pki.ca.clone()];
+        // As the native baseline: deflate only where the workload asks for it.
+        config.offer_compression = transport == Transport::Deflate;
+        config
+    }
+
+    /// One run of `workload` by `client`; `None` where that client cannot
+    /// run it (tungstenite has no permessage-deflate; the in-guest TLS
+    /// component was not built).
+    async fn measure(
+        &self,
+        client: &str,
+        workload: &Workload,
+    ) -> wasmtime::Result<Option<Measure>> {
+        let url = self.server(workload.transport).url();
+        let shape = [
+            workload.kind.to_string(),
+            url.clone(),
+            workload.count.to_string(),
+            workload.size.to_string(),
+            workload.window.to_string(),
+        ];
+        let config = self.config(workload.transport);
+        let measure = match client {
+            "native" => native(&url, workload, &self.client_tls).await?,
+            "in-guest" => {
+                let component = match workload.transport {
+                    Transport::Ws => &self.in_guest,
+                    Transport::Wss => match &self.in_guest_tls {
+                        Some(component) => component,
+                        None => return Ok(None),
+                    },
+                    Transport::Deflate => return Ok(None),
+                };
+                let args = [&["bench-tungstenite".to_string()][..], &shape].concat();
+                let env = [("BENCH_CA_PEM", self.pki.ca_pem.as_str())];
+                in_guest(&self.runner, component, config, &args, &env, workload).await?
+            }
+            mode => {
+                let component = match mode {
+                    "js" => self.js.as_ref(),
+                    "python" => self.python.as_ref(),
+                    _ => Some(&self.guest),
+                };
+                let Some(component) = component else {
+                    return Ok(None);
+                };
+                let mut args = [&["bench".to_string(), mode.to_string()][..], &shape].concat();
+                if workload.transport == Transport::Deflate {
+                    args.push(COMPRESSIBLE_UNIT.to_string());
+                }
+                in_guest(&self.runner, component, config, &args, &[], workload).await?
+            }
+        };
+        Ok(Some(measure))
+    }
+}
 
 /// Runs every workload `repetitions` times for each client, alternating, and
-/// prints the table and the ratio lines.
-pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
-    let server = EchoServer::start().await?;
-    let runner = GuestRunner::new()?;
-    let guest = Component::new(runner.engine(), BENCH_GUEST)?;
-    let in_guest_library = Component::new(runner.engine(), IN_GUEST_TUNGSTENITE)?;
-    let config = || {
-        WebSocketConfig::with_policy(
-            AllowList::deny_all()
-                .allow(&server.address().to_string())
-                .expect("an address is a valid entry"),
-        )
-    };
+/// prints the table and the ratio lines. `only` keeps the echo workloads
+/// whose name contains it and skips the many-sockets part.
+pub async fn run(repetitions: usize, quick: bool, only: Option<&str>) -> wasmtime::Result<()> {
+    let setup = Setup::new().await?;
     println!(
-        "bench: echo server {}; {repetitions} alternating repetitions, medians",
-        server.url()
+        "bench: echo servers {} and {}; {repetitions} alternating repetitions, medians",
+        setup.ws.url(),
+        setup.wss.url()
     );
+    if setup.in_guest_tls.is_none() {
+        println!("bench: {IN_GUEST_TLS_FILE} was not built (no clang): no in-guest wss figures");
+    }
+    for (name, component) in [("js", &setup.js), ("python", &setup.python)] {
+        if component.is_none() {
+            println!("bench: the {name} guest could not be built: no {name} figures");
+        }
+    }
     println!(
-        "{:<12} {:<8} {:>14} {:>14} {:>12}",
+        "{:<20} {:<8} {:>14} {:>14} {:>12}",
         "workload", "client", "p50 / msgs/s", "p99 / MB/s", ""
     );
     let mut ratios = Vec::new();
-    for workload in WORKLOADS {
+    let selected = WORKLOADS
+        .iter()
+        .filter(|w| only.is_none_or(|only| w.name.contains(only)));
+    for workload in selected {
         let scaled;
         let workload = match quick {
             // A smoke run: a twentieth of the messages.
@@ -121,57 +286,43 @@ pub async fn run(repetitions: usize, quick: bool) -> wasmtime::Result<()> {
             }
             false => workload,
         };
-        let mut results: [Vec<Measure>; 4] = Default::default();
-        let url = server.url();
-        let shape = [
-            workload.kind.to_string(),
-            url.clone(),
-            workload.count.to_string(),
-            workload.size.to_string(),
-            workload.window.to_string(),
-        ];
+        let mut results: [Vec<Measure>; CLIENTS.len()] = Default::default();
         for _ in 0..repetitions {
             for (i, client) in CLIENTS.iter().enumerate() {
-                let measure = match *client {
-                    "native" => native(&url, workload).await?,
-                    "in-guest" => {
-                        let args = [&["bench-tungstenite".to_string()][..], &shape].concat();
-                        in_guest(&runner, &in_guest_library, config(), &args, workload).await?
-                    }
-                    mode => {
-                        let args = [&["bench".to_string(), mode.to_string()][..], &shape].concat();
-                        in_guest(&runner, &guest, config(), &args, workload).await?
-                    }
-                };
-                results[i].push(measure);
-            }
-        }
-        let medians: Vec<Measure> = results.iter().map(|r| median(r)).collect();
-        for (client, measure) in CLIENTS.iter().zip(&medians) {
-            match measure {
-                Measure::RoundTrip(p50, p99) => println!(
-                    "{:<12} {:<8} {:>11.1} µs {:>11.1} µs",
-                    workload.name,
-                    client,
-                    micros(*p50),
-                    micros(*p99)
-                ),
-                Measure::Elapsed(elapsed) => {
-                    let (msgs, mbps) = throughput(workload, *elapsed);
-                    println!(
-                        "{:<12} {:<8} {:>14.0} {:>14.1}",
-                        workload.name, client, msgs, mbps
-                    );
+                if let Some(measure) = setup.measure(client, workload).await? {
+                    results[i].push(measure);
                 }
             }
         }
+        let medians: Vec<Option<Measure>> = results
+            .iter()
+            .map(|r| (!r.is_empty()).then(|| median(r)))
+            .collect();
+        for (client, measure) in CLIENTS.iter().zip(&medians) {
+            let name = workload.name;
+            match measure {
+                Some(Measure::RoundTrip(p50, p99)) => println!(
+                    "{name:<20} {client:<8} {:>11.1} µs {:>11.1} µs",
+                    micros(*p50),
+                    micros(*p99)
+                ),
+                Some(Measure::Elapsed(elapsed)) => {
+                    let (msgs, mbps) = throughput(workload, *elapsed);
+                    println!("{name:<20} {client:<8} {msgs:>14.0} {mbps:>14.1}");
+                }
+                None => println!("{name:<20} {client:<8} {:>14} {:>14}", "—", "—"),
+            }
+        }
+        let native = medians[0];
         for (i, client) in CLIENTS.iter().enumerate().skip(1) {
-            ratios.extend(ratio(client, "native", workload, medians[i], medians[0]));
+            ratios.extend(ratio(client, "native", workload, medians[i], native));
         }
         // The host against a WebSocket library compiled into the guest.
         ratios.extend(ratio("push", "in-guest", workload, medians[1], medians[3]));
     }
-    scale(repetitions, quick, &mut ratios).await?;
+    if only.is_none() {
+        scale(repetitions, quick, &mut ratios).await?;
+    }
     for line in ratios {
         println!("{line}");
     }
@@ -471,17 +622,45 @@ async fn instances(
     ))
 }
 
+/// Builds a JavaScript or Python bench guest with `guest/componentize` (which
+/// installs its toolchain on first use) and compiles it; `None`, with the
+/// reason on stderr, where that fails (no node/npm or python3).
+fn language_guest(runner: &GuestRunner, name: &str, entry: &str) -> Option<Component> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ is inside the workspace");
+    let wasm = root.join(format!("target/language-guests/bench-{name}.wasm"));
+    let built = std::process::Command::new(root.join("guest/componentize"))
+        .arg(root.join(entry))
+        .arg(&wasm)
+        .stdout(std::process::Stdio::null())
+        .status();
+    match built {
+        Ok(status) if status.success() => match runner.load_file(&wasm) {
+            Ok(component) => Some(component),
+            Err(error) => {
+                eprintln!("bench: {} does not compile: {error:#}", wasm.display());
+                None
+            }
+        },
+        outcome => {
+            eprintln!("bench: guest/componentize {entry}: {outcome:?}");
+            None
+        }
+    }
+}
+
 /// The ratio line of `client` against `baseline`: p50 round trips, or
-/// throughput (above 1: `client` is faster).
+/// throughput (above 1: `client` is faster). None when either is missing.
 fn ratio(
     client: &str,
     baseline: &str,
     workload: &Workload,
-    measured: Measure,
-    base: Measure,
+    measured: Option<Measure>,
+    base: Option<Measure>,
 ) -> Option<String> {
     let name = workload.name;
-    match (measured, base) {
+    match (measured?, base?) {
         (Measure::RoundTrip(measured, _), Measure::RoundTrip(base, _)) => Some(format!(
             "bench: {client}/{baseline} p50 {name} = {:.2}x ({:+.1} µs)",
             micros(measured) / micros(base),
@@ -520,11 +699,82 @@ fn median_by<T: Copy>(items: &[T], key: impl Fn(&T) -> f64) -> T {
     sorted[sorted.len() / 2]
 }
 
-/// The baseline: the same workload from a native tokio-tungstenite client.
-async fn native(url: &str, workload: &Workload) -> wasmtime::Result<Measure> {
+/// The payload of `workload`'s messages: bytes, or compressible text.
+fn payload(workload: &Workload) -> Message {
+    match workload.transport {
+        Transport::Deflate => {
+            let text: String = COMPRESSIBLE_UNIT
+                .chars()
+                .cycle()
+                .take(workload.size)
+                .collect();
+            Message::text(text)
+        }
+        Transport::Ws | Transport::Wss => Message::binary(vec![0x5a_u8; workload.size]),
+    }
+}
+
+/// A native client connection, and its compressor where deflate was agreed.
+type NativeConnection = (
+    WebSocketStream<DeflateStream<MaybeTlsStream<tokio::net::TcpStream>>>,
+    Option<MessageDeflater>,
+);
+
+/// Connects as a native service would with the same stack as the host:
+/// tokio-tungstenite, rustls for wss, and the host's permessage-deflate
+/// layer for the deflate workloads (tungstenite has none of its own).
+async fn connect_native(
+    url: &str,
+    transport: Transport,
+    tls: &Arc<rustls::ClientConfig>,
+) -> wasmtime::Result<NativeConnection> {
+    let mut request = url.into_client_request()?;
+    if transport == Transport::Deflate {
+        request.headers_mut().insert(
+            "sec-websocket-extensions",
+            HeaderValue::from_static(deflate::CLIENT_OFFER),
+        );
+    }
+    let host = request.uri().host().unwrap_or_default().to_string();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
     // No Nagle, as the host's own sockets.
-    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(url, None, true).await?;
-    let payload = vec![0x5a_u8; workload.size];
+    tcp.set_nodelay(true)?;
+    let transport_stream = match transport {
+        Transport::Wss => {
+            let name = rustls::pki_types::ServerName::try_from(host)?;
+            let connector = tokio_rustls::TlsConnector::from(tls.clone());
+            MaybeTlsStream::Rustls(connector.connect(name, tcp).await?)
+        }
+        Transport::Ws | Transport::Deflate => MaybeTlsStream::Plain(tcp),
+    };
+    let (mut ws, response) =
+        tokio_tungstenite::client_async(request, DeflateStream::new(transport_stream)).await?;
+    let offers: Vec<&str> = response
+        .headers()
+        .get_all("sec-websocket-extensions")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let agreed = deflate::accept_response(&offers, transport == Transport::Deflate)
+        .map_err(wasmtime::Error::msg)?;
+    ws.get_mut().negotiated(agreed.as_ref(), true, None);
+    Ok((ws, agreed.map(|params| params.client_deflater())))
+}
+
+/// The baseline: the same workload from a native tokio-tungstenite client.
+async fn native(
+    url: &str,
+    workload: &Workload,
+    tls: &Arc<rustls::ClientConfig>,
+) -> wasmtime::Result<Measure> {
+    let (mut ws, mut deflater) = connect_native(url, workload.transport, tls).await?;
+    let payload = payload(workload);
+    // Compressed per message, as the host does for each message a guest sends.
+    let mut next_message = || match &mut deflater {
+        Some(deflater) => deflater.deflate(payload.clone()),
+        None => payload.clone(),
+    };
     let started = Instant::now();
     let mut round_trips = Vec::with_capacity(workload.count);
     let mut sent = 0;
@@ -536,20 +786,20 @@ async fn native(url: &str, workload: &Workload) -> wasmtime::Result<Measure> {
     let mut last_send = Instant::now();
     for _ in 0..first {
         last_send = Instant::now();
-        ws.send(Message::binary(payload.clone())).await?;
+        ws.send(next_message()).await?;
         sent += 1;
     }
     let mut received = 0;
     while received < workload.count {
         match ws.next().await {
-            Some(Ok(Message::Binary(_))) => {
+            Some(Ok(Message::Binary(_) | Message::Text(_))) => {
                 received += 1;
                 if workload.kind == "rtt" {
                     round_trips.push(last_send.elapsed());
                 }
                 if sent < workload.count {
                     last_send = Instant::now();
-                    ws.send(Message::binary(payload.clone())).await?;
+                    ws.send(next_message()).await?;
                     sent += 1;
                 }
             }
@@ -578,11 +828,13 @@ async fn in_guest(
     guest: &Component,
     config: WebSocketConfig,
     args: &[String],
+    env: &[(&str, &str)],
     workload: &Workload,
 ) -> wasmtime::Result<Measure> {
     let stdout = MemoryOutputPipe::new(1 << 16);
     let wasi = WasiCtx::builder()
         .args(args)
+        .envs(env)
         .stdout(stdout.clone())
         .inherit_stderr()
         .allow_tcp(true)

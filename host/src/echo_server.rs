@@ -1,17 +1,21 @@
 //! A small native WebSocket echo server on loopback, for the demo, the tests
 //! and the benchmarks: it echoes every text and binary message, accepts
 //! permessage-deflate when offered, and completes the closing handshake.
+//! Over `wss://` it presents a certificate from a [`TestPki`] made for the run.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 use crate::deflate::{self, DeflateParams, DeflateStream};
 
@@ -20,6 +24,7 @@ pub struct EchoServer {
     address: SocketAddr,
     accept_loop: JoinHandle<()>,
     compressed_messages: Arc<AtomicU64>,
+    scheme: &'static str,
 }
 
 impl EchoServer {
@@ -30,19 +35,44 @@ impl EchoServer {
 
     /// Starts a server on `address` (port 0 picks a free one).
     pub async fn start_on(address: SocketAddr) -> std::io::Result<Self> {
+        Self::listen(address, None).await
+    }
+
+    /// Starts a `wss://` server on `127.0.0.1` on a free port, presenting
+    /// `pki`'s server certificate.
+    pub async fn start_tls(pki: &TestPki) -> std::io::Result<Self> {
+        let address = "127.0.0.1:0".parse().expect("a valid socket address");
+        Self::listen(address, Some(pki.acceptor()?)).await
+    }
+
+    async fn listen(
+        address: SocketAddr,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    ) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let address = listener.local_addr()?;
         let compressed_messages = Arc::new(AtomicU64::new(0));
         let counter = compressed_messages.clone();
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
         let accept_loop = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
-                tokio::spawn(echo(tcp, counter.clone()));
+                let _ = tcp.set_nodelay(true);
+                let counter = counter.clone();
+                match tls.clone() {
+                    None => tokio::spawn(echo(tcp, counter)),
+                    Some(acceptor) => tokio::spawn(async move {
+                        if let Ok(tls) = acceptor.accept(tcp).await {
+                            echo(tls, counter).await;
+                        }
+                    }),
+                };
             }
         });
         Ok(Self {
             address,
             accept_loop,
             compressed_messages,
+            scheme,
         })
     }
 
@@ -52,9 +82,9 @@ impl EchoServer {
         self.compressed_messages.load(Ordering::Acquire)
     }
 
-    /// The `ws://` URL of the server.
+    /// The `ws://` (or `wss://`) URL of the server.
     pub fn url(&self) -> String {
-        format!("ws://{}/", self.address)
+        format!("{}://{}/", self.scheme, self.address)
     }
 
     /// The address the server listens on.
@@ -69,8 +99,10 @@ impl Drop for EchoServer {
     }
 }
 
-async fn echo(tcp: tokio::net::TcpStream, compressed_messages: Arc<AtomicU64>) {
-    let _ = tcp.set_nodelay(true);
+async fn echo<S>(stream: S, compressed_messages: Arc<AtomicU64>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let mut agreed: Option<DeflateParams> = None;
     #[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
     let accept_deflate = |request: &Request, mut response: Response| {
@@ -91,7 +123,7 @@ async fn echo(tcp: tokio::net::TcpStream, compressed_messages: Arc<AtomicU64>) {
         Ok(response)
     };
     let Ok(mut ws) =
-        tokio_tungstenite::accept_hdr_async(DeflateStream::new(tcp), accept_deflate).await
+        tokio_tungstenite::accept_hdr_async(DeflateStream::new(stream), accept_deflate).await
     else {
         return;
     };
@@ -115,5 +147,55 @@ async fn echo(tcp: tokio::net::TcpStream, compressed_messages: Arc<AtomicU64>) {
         if ws.send(reply).await.is_err() {
             return;
         }
+    }
+}
+
+/// A certificate authority made for one run, and a server certificate it
+/// issued for some names (DNS names or IP addresses): what a `wss://` test or
+/// benchmark on loopback needs, with nothing written to disk.
+pub struct TestPki {
+    /// The CA's certificate, for the client's roots.
+    pub ca: CertificateDer<'static>,
+    /// The same in PEM.
+    pub ca_pem: String,
+    /// The server's certificate chain.
+    pub server_chain: Vec<CertificateDer<'static>>,
+    /// The server's private key.
+    pub server_key: PrivateKeyDer<'static>,
+}
+
+impl TestPki {
+    /// A new CA and a server certificate for `names`.
+    pub fn new(names: &[&str]) -> Result<Self, rcgen::Error> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wit-websocket test CA");
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let server_key = KeyPair::generate()?;
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let server = CertificateParams::new(names)?.signed_by(&server_key, &ca)?;
+        Ok(Self {
+            ca: ca.der().clone(),
+            ca_pem: ca.pem(),
+            server_chain: vec![server.der().clone()],
+            server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
+        })
+    }
+
+    /// The rustls server configuration presenting the server certificate.
+    pub fn server_config(&self) -> Result<rustls::ServerConfig, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
+    }
+
+    fn acceptor(&self) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+        let config = self.server_config().map_err(std::io::Error::other)?;
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }
 }

@@ -51,8 +51,9 @@ enum Command {
         args: Vec<String>,
     },
     /// Measure the host against a native client: round trips and pipelined
-    /// echo from native tokio-tungstenite and from a guest (push and pull
-    /// mode), against one echo server on 127.0.0.1, ending with ratio lines.
+    /// echo over ws, wss and permessage-deflate from native tokio-tungstenite,
+    /// from a guest (push and pull mode) and from tungstenite inside a guest,
+    /// against echo servers on 127.0.0.1, ending with ratio lines.
     Bench {
         /// Alternating repetitions of each measurement (the median is shown).
         #[arg(long, default_value_t = 3)]
@@ -60,6 +61,10 @@ enum Command {
         /// A smoke run: a twentieth of the messages (figures are rough).
         #[arg(long)]
         quick: bool,
+        /// Only the echo workloads whose name contains this (e.g. `wss`,
+        /// `64KiB`); the many-sockets part is skipped.
+        #[arg(long)]
+        only: Option<String>,
     },
     /// One measurement of `bench`'s many-sockets and many-instances part, in a
     /// process of its own (run by `bench`).
@@ -186,9 +191,13 @@ async fn main() -> ExitCode {
         Command::BenchChild { args } => bench::child(&args).await,
         Command::EchoServer { address } => echo_server(address).await,
         Command::Demo { count } => demo(count).await,
-        Command::Bench { repetitions, quick } => {
-            bench::run(repetitions.max(1), quick).await.map(|()| 0)
-        }
+        Command::Bench {
+            repetitions,
+            quick,
+            only,
+        } => bench::run(repetitions.max(1), quick, only.as_deref())
+            .await
+            .map(|()| 0),
     };
     match outcome {
         Ok(0) => ExitCode::SUCCESS,

@@ -425,39 +425,7 @@ where
     }
 }
 
-/// A certificate authority made for one test, and a server certificate it
-/// issued for `names` (DNS names or IP addresses).
-pub struct TestPki {
-    pub ca: rustls::pki_types::CertificateDer<'static>,
-    pub ca_pem: String,
-    pub server_chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    pub server_key: rustls::pki_types::PrivateKeyDer<'static>,
-}
-
-impl TestPki {
-    pub fn new(names: &[&str]) -> Self {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(rcgen::DnType::CommonName, "wit-websocket test CA");
-        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-        let server_key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let server = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&server_key, &ca)
-            .unwrap();
-        Self {
-            ca: ca.der().clone(),
-            ca_pem: ca.pem(),
-            server_chain: vec![server.der().clone()],
-            server_key: rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der())
-                .into(),
-        }
-    }
-}
+pub use wit_websocket_host::echo_server::TestPki;
 
 pub type TlsServerSocket = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 
@@ -468,13 +436,7 @@ where
     F: Fn(TlsServerSocket, Journal) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(pki.server_chain.clone(), pki.server_key.clone_key())
-        .unwrap();
+    let config = pki.server_config().unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let behaviour = Arc::new(behaviour);
     serve_tcp(move |tcp, journal| {

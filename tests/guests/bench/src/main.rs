@@ -1,10 +1,12 @@
 //! Benchmark guest for `wit-websocket bench`: echoes through the host and
 //! times itself with the monotonic clock.
 //!
-//! Usage: `bench MODE WORKLOAD URL COUNT SIZE WINDOW` where MODE is `push`
-//! (callbacks after `main` returns) or `pull` (`wait` + `update` in `main`),
-//! and WORKLOAD is `rtt` (one message at a time; prints `rtt-ns P50 P99`) or
-//! `pipe` (WINDOW messages in flight; prints `pipe-ns ELAPSED`). `bench pull
+//! Usage: `bench MODE WORKLOAD URL COUNT SIZE WINDOW [TEXT]` where MODE is
+//! `push` (callbacks after `main` returns) or `pull` (`wait` + `update` in
+//! `main`), and WORKLOAD is `rtt` (one message at a time; prints `rtt-ns P50
+//! P99`) or `pipe` (WINDOW messages in flight; prints `pipe-ns ELAPSED`).
+//! Messages are SIZE bytes of binary, or, with TEXT, text messages that
+//! repeat TEXT, sent with permessage-deflate offered. `bench pull
 //! hold URL COUNT 0 0` opens COUNT sockets at once, waits in its own loop until
 //! all are open, prints `open-ns ELAPSED` and returns with them still open.
 
@@ -19,7 +21,7 @@ wit_websocket_guest::export_handler!();
 struct Run {
     workload: String,
     count: usize,
-    payload: Vec<u8>,
+    payload: Payload,
     window: usize,
     sent: usize,
     received: usize,
@@ -32,8 +34,11 @@ impl Run {
     fn send(&mut self, ws: &WebSocket) {
         self.sent += 1;
         self.last_send = Some(Instant::now());
-        ws.send_binary(&self.payload)
-            .expect("the echo socket is open");
+        match &self.payload {
+            Payload::Binary(bytes) => ws.send_binary(bytes),
+            Payload::Text(text) => ws.send_text(text),
+        }
+        .expect("the echo socket is open");
     }
 
     fn on_open(&mut self, ws: &WebSocket) {
@@ -75,16 +80,35 @@ impl Run {
     }
 }
 
+/// What each message carries.
+enum Payload {
+    Binary(Vec<u8>),
+    Text(String),
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [mode, workload, url, count, size, window] = args.as_slice() else {
-        eprintln!("usage: bench MODE WORKLOAD URL COUNT SIZE WINDOW");
-        std::process::exit(2);
+    let (mode, workload, url, count, size, window, text) = match args.as_slice() {
+        [mode, workload, url, count, size, window] => {
+            (mode, workload, url, count, size, window, None)
+        }
+        [mode, workload, url, count, size, window, text] => {
+            (mode, workload, url, count, size, window, Some(text))
+        }
+        _ => {
+            eprintln!("usage: bench MODE WORKLOAD URL COUNT SIZE WINDOW [TEXT]");
+            std::process::exit(2);
+        }
+    };
+    let size: usize = size.parse().expect("SIZE");
+    let payload = match text {
+        Some(text) => Payload::Text(text.chars().cycle().take(size).collect()),
+        None => Payload::Binary(vec![0x5a; size]),
     };
     let run = Rc::new(RefCell::new(Run {
         workload: workload.clone(),
         count: count.parse().expect("COUNT"),
-        payload: vec![0x5a; size.parse().expect("SIZE")],
+        payload,
         window: window.parse().expect("WINDOW"),
         sent: 0,
         received: 0,
@@ -93,9 +117,9 @@ fn main() {
         round_trips: Vec::new(),
     }));
     let device = NetworkDevice::new();
-    // The native baseline offers no compression: neither does this.
+    // Compression only for the text workloads, as the native baseline.
     let options = ConnectOptions {
-        compression: Some(false),
+        compression: Some(text.is_some()),
         ..ConnectOptions::default()
     };
     if workload == "hold" {
