@@ -248,9 +248,19 @@ impl Setup {
 }
 
 /// Runs every workload `repetitions` times for each client, alternating, and
-/// prints the table and the ratio lines. `only` keeps the echo workloads
-/// whose name contains it and skips the many-sockets part.
-pub async fn run(repetitions: usize, quick: bool, only: Option<&str>) -> wasmtime::Result<()> {
+/// prints the table and the ratio lines. `only` (if not empty) keeps the
+/// echo workloads whose name starts with one of its entries, and `clients`
+/// (if not empty) those clients, for a profile of one path; either skips the
+/// many-sockets part.
+pub async fn run(
+    repetitions: usize,
+    quick: bool,
+    only: &[String],
+    clients: &[String],
+) -> wasmtime::Result<()> {
+    if let Some(unknown) = clients.iter().find(|c| !CLIENTS.contains(&c.as_str())) {
+        wasmtime::bail!("bench: no client {unknown:?}; the clients are {CLIENTS:?}");
+    }
     let setup = Setup::new().await?;
     println!(
         "bench: echo servers {} and {}; {repetitions} alternating repetitions, medians",
@@ -272,7 +282,7 @@ pub async fn run(repetitions: usize, quick: bool, only: Option<&str>) -> wasmtim
     let mut ratios = Vec::new();
     let selected = WORKLOADS
         .iter()
-        .filter(|w| only.is_none_or(|only| w.name.contains(only)));
+        .filter(|w| only.is_empty() || only.iter().any(|o| w.name.starts_with(o.as_str())));
     for workload in selected {
         let scaled;
         let workload = match quick {
@@ -289,6 +299,9 @@ pub async fn run(repetitions: usize, quick: bool, only: Option<&str>) -> wasmtim
         let mut results: [Vec<Measure>; CLIENTS.len()] = Default::default();
         for _ in 0..repetitions {
             for (i, client) in CLIENTS.iter().enumerate() {
+                if !clients.is_empty() && !clients.iter().any(|c| c == client) {
+                    continue;
+                }
                 if let Some(measure) = setup.measure(client, workload).await? {
                     results[i].push(measure);
                 }
@@ -320,7 +333,7 @@ pub async fn run(repetitions: usize, quick: bool, only: Option<&str>) -> wasmtim
         // The host against a WebSocket library compiled into the guest.
         ratios.extend(ratio("push", "in-guest", workload, medians[1], medians[3]));
     }
-    if only.is_none() {
+    if only.is_empty() && clients.is_empty() {
         scale(repetitions, quick, &mut ratios).await?;
     }
     for line in ratios {
