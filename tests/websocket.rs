@@ -82,6 +82,11 @@ async fn bad_urls_and_close_arguments_are_typed_errors() {
         "reason-124-bytes err reason-too-long 124"
     );
     assert_eq!(
+        run.line("send-utf8-invalid"),
+        "send-utf8-invalid err invalid-utf8 the text is not UTF-8: \
+         incomplete utf-8 byte sequence from index 1"
+    );
+    assert_eq!(
         run.line("state-after-bad-closes"),
         "state-after-bad-closes=open"
     );
@@ -89,8 +94,9 @@ async fn bad_urls_and_close_arguments_are_typed_errors() {
         run.line("closed "),
         format!("closed 1000 clean=true reason={}", "a".repeat(123))
     );
-    // Only the one valid URL made a connection.
+    // Only the one valid URL made a connection, and nothing was sent on it.
     assert_eq!(run.stats.last_close.as_ref().map(|c| c.code), Some(1000));
+    assert_eq!(run.stats.messages_sent, 0);
 }
 
 #[tokio::test]

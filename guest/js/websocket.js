@@ -281,7 +281,10 @@ export class WebSocket extends EventTarget {
   // or the host's buffer is full, closes the connection as a browser does.
   #transmit(message, size) {
     if (message !== null && this.#handle !== null) {
-      const error = catchErrorCode(() => this.#handle.send(message));
+      // Text goes as UTF-8 bytes: componentize-js lowers a string through a
+      // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
+      const error = catchErrorCode(() =>
+        message.tag === 'text' ? this.#handle.sendUtf8(utf8.encode(message.val)) : this.#handle.send(message));
       if (error === undefined) return;
       if (error.tag !== 'invalid-state') {
         console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);

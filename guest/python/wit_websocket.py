@@ -94,6 +94,7 @@ class ErrorKind(StrEnum):
     LIMIT_EXCEEDED = "limit-exceeded"
     INVALID_STATE = "invalid-state"
     INVALID_OPTIONS = "invalid-options"
+    INVALID_UTF8 = "invalid-utf8"
     INVALID_CLOSE_CODE = "invalid-close-code"
     REASON_TOO_LONG = "reason-too-long"
     TIMEOUT = "timeout"

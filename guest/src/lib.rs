@@ -210,7 +210,17 @@ impl WebSocket {
     /// Sends a text message. Fails with [`ErrorCode::InvalidState`] unless the
     /// socket is open; on error nothing was sent.
     pub fn send_text(&self, text: &str) -> Result<(), ErrorCode> {
-        self.send(&Message::Text(text.to_string()))
+        // As bytes: a `message.text` would need an owned copy of `text`.
+        self.send_utf8(text.as_bytes())
+    }
+
+    /// Sends a text message given as its UTF-8 bytes (say, from a serializer
+    /// that writes bytes), checked by the host instead of the guest: fails
+    /// with [`ErrorCode::InvalidUtf8`] if they are not UTF-8, and as
+    /// [`send_text`](Self::send_text) otherwise; on error nothing was sent.
+    pub fn send_utf8(&self, utf8: &[u8]) -> Result<(), ErrorCode> {
+        self.with_handle(|ws| ws.send_utf8(utf8))
+            .unwrap_or_else(|| Err(destroyed()))
     }
 
     /// Sends a binary message. Fails with [`ErrorCode::InvalidState`] unless

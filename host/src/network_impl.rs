@@ -129,6 +129,20 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         Ok(result.map(drop))
     }
 
+    fn send_utf8(
+        &mut self,
+        socket: Resource<WebSocket>,
+        text: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        match String::from_utf8(text) {
+            Ok(text) => self.send(socket, Message::Text(text)),
+            Err(error) => Ok(Err(ErrorCode::InvalidUtf8(format!(
+                "the text is not UTF-8: {}",
+                error.utf8_error()
+            )))),
+        }
+    }
+
     fn close(
         &mut self,
         socket: Resource<WebSocket>,

@@ -48,6 +48,7 @@ enum Op {
     },
     SendText(u8, String),
     SendBinary(u8, Vec<u8>),
+    SendUtf8(u8, Vec<u8>),
     Close(u8, Option<u16>, Option<String>),
     DropSocket(u8),
     SubscribeSocket(u8),
@@ -170,6 +171,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 Op::SendBinary(i, bytes) => {
                     if let Some(s) = socket(i) {
                         let _ = view.send(s, Message::Binary(bytes));
+                    }
+                }
+                Op::SendUtf8(i, bytes) => {
+                    if let Some(s) = socket(i) {
+                        let _ = view.send_utf8(s, bytes);
                     }
                 }
                 Op::Close(i, code, reason) => {

@@ -34,6 +34,7 @@ fn describe_error(error: &ErrorCode) -> String {
         ErrorCode::LimitExceeded(m) => format!("limit-exceeded {m}"),
         ErrorCode::InvalidState(m) => format!("invalid-state {m}"),
         ErrorCode::InvalidOptions(m) => format!("invalid-options {m}"),
+        ErrorCode::InvalidUtf8(m) => format!("invalid-utf8 {m}"),
         ErrorCode::InvalidCloseCode(c) => format!("invalid-close-code {c}"),
         ErrorCode::ReasonTooLong(n) => format!("reason-too-long {n}"),
         ErrorCode::Timeout(m) => format!("timeout {m}"),
@@ -205,6 +206,8 @@ fn main() {
                 report("close-code-2999", ws.close_with(2999, ""));
                 report("close-code-5000", ws.close_with(5000, ""));
                 report("reason-124-bytes", ws.close_with(1000, &"é".repeat(62)));
+                // "é" cut after its first byte.
+                report("send-utf8-invalid", ws.send_utf8(&[b'h', 0xc3]));
                 println!("state-after-bad-closes={}", state(ws));
                 report("close", ws.close_with(1000, &"a".repeat(123)));
             });
