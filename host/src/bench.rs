@@ -1,13 +1,15 @@
 //! `wit-websocket bench`: one native echo server on 127.0.0.1 (and a `wss://`
-//! one with a test CA) and, in the same run, the same workloads from a native
-//! tokio-tungstenite client (the baseline), from the `bench` guest through
-//! this host, pushed and pulled, and from tungstenite compiled into a guest.
+//! one with a test CA), each in a process of its own, and, in the same run,
+//! the same workloads from a native tokio-tungstenite client (the baseline),
+//! from the `bench` guest through this host, pushed and pulled, from
+//! tungstenite compiled into a guest, and from JavaScript and Python guests.
 //! Each figure is the median of alternating repetitions.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::CertificateDer;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -17,7 +19,6 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::deflate::{self, DeflateStream, MessageDeflater};
-use wit_websocket_host::echo_server::{EchoServer, TestPki};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 
@@ -129,9 +130,15 @@ const LANGUAGE_GUESTS: [(&str, &str); 2] = [
 /// The servers and components every echo workload uses.
 struct Setup {
     runner: GuestRunner,
-    ws: EchoServer,
-    wss: EchoServer,
-    pki: TestPki,
+    /// The echo servers (`wit-websocket echo-server`), in processes of their
+    /// own: in this process they would share the clients' tokio workers, and
+    /// where the scheduler put a client and the server (one worker or two)
+    /// moved the figures by half between runs.
+    ws: ChildProcess,
+    wss: ChildProcess,
+    /// The wss server's CA, for the guests (PEM for the in-guest library).
+    ca: CertificateDer<'static>,
+    ca_pem: String,
     /// The CA as rustls client configuration, for the native client.
     client_tls: Arc<rustls::ClientConfig>,
     guest: Component,
@@ -144,9 +151,20 @@ struct Setup {
 
 impl Setup {
     async fn new() -> wasmtime::Result<Self> {
-        let pki = TestPki::new(&["127.0.0.1"])?;
+        let ws = ChildProcess::start(&["echo-server", "127.0.0.1:0"], "echo server: ").await?;
+        let ca_file =
+            std::env::temp_dir().join(format!("wit-websocket-bench-{}.pem", std::process::id()));
+        let ca_out = ca_file.display().to_string();
+        let wss = ChildProcess::start(
+            &["echo-server", "127.0.0.1:0", "--tls-ca-out", &ca_out],
+            "echo server: ",
+        )
+        .await?;
+        let ca_pem = std::fs::read_to_string(&ca_file)?;
+        let ca = wit_websocket_host::tls::load_ca_file(&ca_file)?.remove(0);
+        let _ = std::fs::remove_file(&ca_file);
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(pki.ca.clone())?;
+        roots.add(ca.clone())?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let client_tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -163,33 +181,37 @@ impl Setup {
         Ok(Self {
             js,
             python,
-            ws: EchoServer::start().await?,
-            wss: EchoServer::start_tls(&pki).await?,
+            ws,
+            wss,
+            ca,
+            ca_pem,
             client_tls: Arc::new(client_tls),
             guest: Component::new(runner.engine(), BENCH_GUEST)?,
             in_guest: Component::new(runner.engine(), IN_GUEST_TUNGSTENITE)?,
             in_guest_tls,
             runner,
-            pki,
         })
     }
 
-    fn server(&self, transport: Transport) -> &EchoServer {
+    /// The URL of the echo server for `transport`.
+    fn url(&self, transport: Transport) -> &str {
         match transport {
-            Transport::Wss => &self.wss,
-            Transport::Ws | Transport::Deflate => &self.ws,
+            Transport::Wss => &self.wss.first_line,
+            Transport::Ws | Transport::Deflate => &self.ws.first_line,
         }
     }
 
     /// The host's configuration for the guest: this server only, the test CA.
     fn config(&self, transport: Transport) -> WebSocketConfig {
-        let address = self.server(transport).address().to_string();
+        let url = self.url(transport);
+        // `ws://127.0.0.1:PORT/` → `127.0.0.1:PORT`
+        let address = url.split('/').nth(2).expect("the server prints a URL");
         let mut config = WebSocketConfig::with_policy(
             AllowList::deny_all()
-                .allow(&address)
+                .allow(address)
                 .expect("an address is a valid entry"),
         );
-        config.extra_root_certificates = vec![self.pki.ca.clone()];
+        config.extra_root_certificates = vec![self.ca.clone()];
         // As the native baseline: deflate only where the workload asks for it.
         config.offer_compression = transport == Transport::Deflate;
         config
@@ -203,7 +225,7 @@ impl Setup {
         client: &str,
         workload: &Workload,
     ) -> wasmtime::Result<Option<Measure>> {
-        let url = self.server(workload.transport).url();
+        let url = self.url(workload.transport).to_string();
         let shape = [
             workload.kind.to_string(),
             url.clone(),
@@ -224,7 +246,7 @@ impl Setup {
                     Transport::Deflate => return Ok(None),
                 };
                 let args = [&["bench-tungstenite".to_string()][..], &shape].concat();
-                let env = [("BENCH_CA_PEM", self.pki.ca_pem.as_str())];
+                let env = [("BENCH_CA_PEM", self.ca_pem.as_str())];
                 in_guest(&self.runner, component, config, &args, &env, workload).await?
             }
             mode => {
@@ -264,8 +286,7 @@ pub async fn run(
     let setup = Setup::new().await?;
     println!(
         "bench: echo servers {} and {}; {repetitions} alternating repetitions, medians",
-        setup.ws.url(),
-        setup.wss.url()
+        setup.ws.first_line, setup.wss.first_line
     );
     if setup.in_guest_tls.is_none() {
         println!("bench: {IN_GUEST_TLS_FILE} was not built (no clang): no in-guest wss figures");

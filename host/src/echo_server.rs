@@ -38,10 +38,9 @@ impl EchoServer {
         Self::listen(address, None).await
     }
 
-    /// Starts a `wss://` server on `127.0.0.1` on a free port, presenting
-    /// `pki`'s server certificate.
-    pub async fn start_tls(pki: &TestPki) -> std::io::Result<Self> {
-        let address = "127.0.0.1:0".parse().expect("a valid socket address");
+    /// Starts a `wss://` server on `address` (port 0 picks a free one),
+    /// presenting `pki`'s server certificate.
+    pub async fn start_tls(address: SocketAddr, pki: &TestPki) -> std::io::Result<Self> {
         Self::listen(address, Some(pki.acceptor()?)).await
     }
 

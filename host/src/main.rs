@@ -7,8 +7,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use wasmtime::component::Component;
+use wasmtime::error::Context as _;
 use wasmtime_wasi::WasiCtx;
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_host::echo_server::{EchoServer, TestPki};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketConfig, WebSocketCtx};
@@ -85,6 +86,11 @@ enum Command {
         /// Where to listen; port 0 picks a free one.
         #[arg(default_value = "127.0.0.1:9001")]
         address: std::net::SocketAddr,
+        /// Serve wss:// with a certificate for the address from a CA made for
+        /// this run, and write the CA's certificate (PEM) to this file, for
+        /// `run --ca-file`.
+        #[arg(long, value_name = "FILE")]
+        tls_ca_out: Option<PathBuf>,
     },
     /// Run the bundled echo example against an echo server the CLI starts on
     /// 127.0.0.1 (no network or set-up needed) and print the conversation.
@@ -215,7 +221,10 @@ async fn command(command: Command) -> wasmtime::Result<i32> {
             args,
         } => run(app, ca_files, !no_cache, net, limits, args).await,
         Command::BenchChild { args } => bench::child(&args).await,
-        Command::EchoServer { address } => echo_server(address).await,
+        Command::EchoServer {
+            address,
+            tls_ca_out,
+        } => echo_server(address, tls_ca_out).await,
         Command::Demo { count } => demo(count).await,
         Command::Bench {
             repetitions,
@@ -289,8 +298,19 @@ async fn run(
     )
 }
 
-async fn echo_server(address: std::net::SocketAddr) -> wasmtime::Result<i32> {
-    let server = EchoServer::start_on(address).await?;
+async fn echo_server(
+    address: std::net::SocketAddr,
+    tls_ca_out: Option<PathBuf>,
+) -> wasmtime::Result<i32> {
+    let server = match tls_ca_out {
+        None => EchoServer::start_on(address).await?,
+        Some(ca_out) => {
+            let pki = TestPki::new(&[&address.ip().to_string(), "localhost"])?;
+            std::fs::write(&ca_out, &pki.ca_pem)
+                .with_context(|| format!("writing the CA certificate to {}", ca_out.display()))?;
+            EchoServer::start_tls(address, &pki).await?
+        }
+    };
     // One line, flushed before waiting: scripts and tests read the URL from it.
     println!("echo server: {}", server.url());
     std::future::pending::<()>().await;

@@ -243,10 +243,11 @@ struct EchoServerCommand {
 }
 
 impl EchoServerCommand {
-    fn start() -> Self {
+    fn start(extra: &[&str]) -> Self {
         use std::io::BufRead;
         let mut process = cli()
             .args(["echo-server", "127.0.0.1:0"])
+            .args(extra)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
@@ -274,7 +275,7 @@ impl Drop for EchoServerCommand {
 fn javascript_and_python_echo_examples_run_against_the_echo_server_command() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out_dir = root.join("target/language-guests");
-    let server = EchoServerCommand::start();
+    let server = EchoServerCommand::start(&[]);
     for (entry, greeting) in [
         ("examples/js-echo/app.js", "hello from JavaScript"),
         ("examples/python-echo/app.py", "hello from Python"),
@@ -309,6 +310,39 @@ fn javascript_and_python_echo_examples_run_against_the_echo_server_command() {
             );
         }
     }
+}
+
+#[test]
+fn run_trusts_the_ca_file_the_wss_echo_server_command_wrote() {
+    let ca_file = std::env::temp_dir().join(format!("wit-websocket-ca-{}.pem", std::process::id()));
+    let ca = ca_file.to_str().unwrap();
+    let server = EchoServerCommand::start(&["--tls-ca-out", ca]);
+    assert!(server.url.starts_with("wss://127.0.0.1:"), "{}", server.url);
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let run = |extra: &[&str]| {
+        let output = cli()
+            .args(["run", "--no-cache", "--allow-net=127.0.0.1"])
+            .args(extra)
+            .args([&echo, "--", &server.url, "1"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr).to_string();
+        (stdout, stderr)
+    };
+    let (stdout, stderr) = run(&["--ca-file", ca]);
+    assert!(
+        stdout.contains("closed: code 1000 reason \"done\" clean true"),
+        "{stdout}\n{stderr}"
+    );
+    // Without the CA the server's certificate is untrusted.
+    let (stdout, stderr) = run(&[]);
+    assert!(
+        stderr.contains("error: ErrorCode::Tls(") && stderr.contains("UnknownIssuer"),
+        "{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("closed: code 1006"), "{stdout}\n{stderr}");
+    std::fs::remove_file(&ca_file).unwrap();
 }
 
 /// Files below `dir` (0 when it does not exist).
