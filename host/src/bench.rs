@@ -150,7 +150,9 @@ struct Setup {
 }
 
 impl Setup {
-    async fn new() -> wasmtime::Result<Self> {
+    /// Builds what `runs(client)` says will run: the JavaScript and Python
+    /// guests take seconds to build and load.
+    async fn new(runs: impl Fn(&str) -> bool) -> wasmtime::Result<Self> {
         let ws = ChildProcess::start(&["echo-server", "127.0.0.1:0"], "echo server: ").await?;
         let ca_file =
             std::env::temp_dir().join(format!("wit-websocket-bench-{}.pem", std::process::id()));
@@ -176,8 +178,11 @@ impl Setup {
             Ok(bytes) => Some(Component::new(runner.engine(), bytes)?),
             Err(_) => None,
         };
-        let [js, python] =
-            LANGUAGE_GUESTS.map(|(name, entry)| language_guest(&runner, name, entry));
+        let [js, python] = LANGUAGE_GUESTS.map(|(name, entry)| {
+            runs(name)
+                .then(|| language_guest(&runner, name, entry))
+                .flatten()
+        });
         Ok(Self {
             js,
             python,
@@ -283,7 +288,8 @@ pub async fn run(
     if let Some(unknown) = clients.iter().find(|c| !CLIENTS.contains(&c.as_str())) {
         wasmtime::bail!("bench: no client {unknown:?}; the clients are {CLIENTS:?}");
     }
-    let setup = Setup::new().await?;
+    let runs = |client: &str| clients.is_empty() || clients.iter().any(|c| c == client);
+    let setup = Setup::new(runs).await?;
     println!(
         "bench: echo servers {} and {}; {repetitions} alternating repetitions, medians",
         setup.ws.first_line, setup.wss.first_line
@@ -292,7 +298,7 @@ pub async fn run(
         println!("bench: {IN_GUEST_TLS_FILE} was not built (no clang): no in-guest wss figures");
     }
     for (name, component) in [("js", &setup.js), ("python", &setup.python)] {
-        if component.is_none() {
+        if runs(name) && component.is_none() {
             println!("bench: the {name} guest could not be built: no {name} figures");
         }
     }
@@ -320,7 +326,7 @@ pub async fn run(
         let mut results: [Vec<Measure>; CLIENTS.len()] = Default::default();
         for _ in 0..repetitions {
             for (i, client) in CLIENTS.iter().enumerate() {
-                if !clients.is_empty() && !clients.iter().any(|c| c == client) {
+                if !runs(client) {
                     continue;
                 }
                 if let Some(measure) = setup.measure(client, workload).await? {
