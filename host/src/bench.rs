@@ -297,9 +297,20 @@ pub async fn run(
     if setup.in_guest_tls.is_none() {
         println!("bench: {IN_GUEST_TLS_FILE} was not built (no clang): no in-guest wss figures");
     }
+    let mut guests = vec![("rust", Some(&setup.guest))];
     for (name, component) in [("js", &setup.js), ("python", &setup.python)] {
         if runs(name) && component.is_none() {
             println!("bench: the {name} guest could not be built: no {name} figures");
+        }
+        guests.push((name, component.as_ref()));
+    }
+    for (name, component) in guests {
+        if let Some(component) = component {
+            let instantiate = instantiate_time(&setup.runner, component).await?;
+            println!(
+                "bench: instantiate the {name} bench guest = {:.2} ms (median of 5)",
+                micros(instantiate) / 1e3
+            );
         }
     }
     println!(
@@ -660,6 +671,27 @@ async fn instances(
         total,
         resident_bytes().saturating_sub(before),
     ))
+}
+
+/// How long instantiating `component` (already compiled and linked) takes.
+async fn instantiate_time(
+    runner: &GuestRunner,
+    component: &Component,
+) -> wasmtime::Result<Duration> {
+    let guest = runner.prepare(component)?;
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let config = WebSocketConfig::with_policy(AllowList::deny_all());
+        let state = GuestState::new(
+            WasiCtx::builder().build(),
+            wit_websocket_host::WebSocketCtx::new(config),
+        );
+        let started = Instant::now();
+        let instance = guest.instantiate(state).await?;
+        times.push(started.elapsed());
+        drop(instance);
+    }
+    Ok(median_by(&times, Duration::as_secs_f64))
 }
 
 /// Builds a JavaScript or Python bench guest with `guest/componentize` (which
