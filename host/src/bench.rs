@@ -822,13 +822,8 @@ async fn connect_native(
     };
     let (mut ws, response) =
         tokio_tungstenite::client_async(request, DeflateStream::new(transport_stream)).await?;
-    let offers: Vec<&str> = response
-        .headers()
-        .get_all("sec-websocket-extensions")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let agreed = deflate::accept_response(&offers, transport == Transport::Deflate)
+    let answer = deflate::extension_headers(response.headers());
+    let agreed = deflate::accept_response(&answer, transport == Transport::Deflate)
         .map_err(wasmtime::Error::msg)?;
     ws.get_mut().negotiated(agreed.as_ref(), true, None);
     Ok((ws, agreed.map(|params| params.client_deflater())))

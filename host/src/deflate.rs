@@ -17,6 +17,7 @@ use std::task::{Context, Poll, ready};
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::tungstenite::Message as WireMessage;
+use tokio_tungstenite::tungstenite::http::HeaderMap;
 use tokio_tungstenite::tungstenite::protocol::frame::{
     Frame, FrameHeader,
     coding::{Data, OpCode},
@@ -117,6 +118,17 @@ impl Parameters {
         }
         Ok(parsed)
     }
+}
+
+/// The values of the `Sec-WebSocket-Extensions` headers in `headers` (a
+/// request's offers or a response's answer), for [`accept_response`] and
+/// [`answer_offers`].
+pub fn extension_headers(headers: &HeaderMap) -> Vec<&str> {
+    headers
+        .get_all("sec-websocket-extensions")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .collect()
 }
 
 /// The extensions of `Sec-WebSocket-Extensions` header values: each one's

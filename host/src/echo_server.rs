@@ -105,13 +105,8 @@ where
     let mut agreed: Option<DeflateParams> = None;
     #[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
     let accept_deflate = |request: &Request, mut response: Response| {
-        let offers: Vec<&str> = request
-            .headers()
-            .get_all("sec-websocket-extensions")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect();
-        if let Some((params, answer)) = deflate::answer_offers(&offers)
+        if let Some((params, answer)) =
+            deflate::answer_offers(&deflate::extension_headers(request.headers()))
             && let Ok(answer) = HeaderValue::from_str(&answer)
         {
             response

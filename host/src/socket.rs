@@ -828,7 +828,7 @@ async fn open_connection(
             .filter_map(|v| v.to_str().ok())
             .collect()
     };
-    let extensions = headers("sec-websocket-extensions");
+    let extensions = deflate::extension_headers(response.headers());
     let agreed: Option<DeflateParams> = deflate::accept_response(&extensions, settings.compression)
         .map_err(|message| {
             ErrorCode::HandshakeRejected(HandshakeRejection {
