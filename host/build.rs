@@ -60,7 +60,9 @@ fn main() {
             .status()
             .expect("running cargo to build the guest components")
     };
-    let packages: Vec<&str> = GUESTS.iter().flat_map(|guest| ["-p", guest]).collect();
+    let mut packages: Vec<&str> = GUESTS.iter().flat_map(|guest| ["-p", guest]).collect();
+    // The in-guest baseline with permessage-deflate (pure Rust: no C compiler).
+    packages.extend(["--features", "bench-tungstenite/deflate"]);
     if !guest_build(&packages).success() {
         panic!(
             "building the guest components failed; is the target installed? \

@@ -31,6 +31,13 @@ const IN_GUEST_TUNGSTENITE: &[u8] = include_bytes!(concat!(
     "/bench-tungstenite.wasm"
 ));
 
+/// The same with permessage-deflate: the host's deflate layer compiled into
+/// the guest beneath tokio-tungstenite (tungstenite has none of its own).
+const IN_GUEST_DEFLATE: &[u8] = include_bytes!(concat!(
+    env!("WIT_WEBSOCKET_GUESTS_DIR"),
+    "/bench-tungstenite-deflate.wasm"
+));
+
 /// The same with rustls (and ring) in the guest for `wss://`. Building it
 /// needs clang for ring's C code, so the build script makes it only where
 /// clang is found; without it, the wss rows have no in-guest figure.
@@ -143,6 +150,7 @@ struct Setup {
     client_tls: Arc<rustls::ClientConfig>,
     guest: Component,
     in_guest: Component,
+    in_guest_deflate: Component,
     in_guest_tls: Option<Component>,
     /// The JavaScript and Python guests, where their toolchains could build them.
     js: Option<Component>,
@@ -193,6 +201,7 @@ impl Setup {
             client_tls: Arc::new(client_tls),
             guest: Component::new(runner.engine(), BENCH_GUEST)?,
             in_guest: Component::new(runner.engine(), IN_GUEST_TUNGSTENITE)?,
+            in_guest_deflate: Component::new(runner.engine(), IN_GUEST_DEFLATE)?,
             in_guest_tls,
             runner,
         })
@@ -223,21 +232,25 @@ impl Setup {
     }
 
     /// One run of `workload` by `client`; `None` where that client cannot
-    /// run it (tungstenite has no permessage-deflate; the in-guest TLS
-    /// component was not built).
+    /// run it (the in-guest TLS component or a language guest was not built).
     async fn measure(
         &self,
         client: &str,
         workload: &Workload,
     ) -> wasmtime::Result<Option<Measure>> {
         let url = self.url(workload.transport).to_string();
-        let shape = [
+        // What the guests are told: the workload, and the text to repeat
+        // for the deflate workloads.
+        let mut shape = vec![
             workload.kind.to_string(),
             url.clone(),
             workload.count.to_string(),
             workload.size.to_string(),
             workload.window.to_string(),
         ];
+        if workload.transport == Transport::Deflate {
+            shape.push(COMPRESSIBLE_UNIT.to_string());
+        }
         let config = self.config(workload.transport);
         let measure = match client {
             "native" => native(&url, workload, &self.client_tls).await?,
@@ -248,7 +261,7 @@ impl Setup {
                         Some(component) => component,
                         None => return Ok(None),
                     },
-                    Transport::Deflate => return Ok(None),
+                    Transport::Deflate => &self.in_guest_deflate,
                 };
                 let args = [&["bench-tungstenite".to_string()][..], &shape].concat();
                 let env = [("BENCH_CA_PEM", self.ca_pem.as_str())];
@@ -263,10 +276,7 @@ impl Setup {
                 let Some(component) = component else {
                     return Ok(None);
                 };
-                let mut args = [&["bench".to_string(), mode.to_string()][..], &shape].concat();
-                if workload.transport == Transport::Deflate {
-                    args.push(COMPRESSIBLE_UNIT.to_string());
-                }
+                let args = [&["bench".to_string(), mode.to_string()][..], &shape].concat();
                 in_guest(&self.runner, component, config, &args, &[], workload).await?
             }
         };

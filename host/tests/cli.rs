@@ -188,9 +188,9 @@ fn bench_runs_every_client_and_ends_with_ratio_lines() {
     // Every echo workload: 5 over ws, 5 over wss, 4 with deflate.
     assert_eq!(count("bench: push/native "), 14, "{stdout}");
     assert_eq!(count("bench: pull/native "), 14 + 1, "{stdout}"); // + the socket count
-    // tungstenite in a guest has no permessage-deflate; its wss build needs clang.
+    // tungstenite in a guest: its wss build needs clang.
     let in_guest_tls = !stdout.contains("no in-guest wss figures");
-    let in_guest = if in_guest_tls { 10 } else { 5 };
+    let in_guest = if in_guest_tls { 14 } else { 9 };
     assert_eq!(count("bench: in-guest/native "), in_guest, "{stdout}");
     assert_eq!(count("bench: push/in-guest "), in_guest, "{stdout}");
     // The JavaScript and Python guests (the tests' toolchains build them).
