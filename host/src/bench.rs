@@ -1,5 +1,6 @@
 //! `wit-websocket bench`: one native echo server on 127.0.0.1 (and a `wss://`
-//! one with a test CA), each in a process of its own, and, in the same run,
+//! one with a test CA), each in a process of its own (for the round trips, in
+//! this process), and, in the same run,
 //! the same workloads from a native tokio-tungstenite client (the baseline),
 //! from the `bench` guest through this host, pushed and pulled, from
 //! tungstenite compiled into a guest, and from JavaScript and Python guests.
@@ -19,6 +20,7 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::deflate::{self, DeflateStream, MessageDeflater};
+use wit_websocket_host::echo_server::{EchoServer, TestPki};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 
@@ -137,14 +139,20 @@ const LANGUAGE_GUESTS: [(&str, &str); 2] = [
 /// The servers and components every echo workload uses.
 struct Setup {
     runner: GuestRunner,
-    /// The echo servers (`wit-websocket echo-server`), in processes of their
-    /// own: in this process they would share the clients' tokio workers, and
-    /// where the scheduler put a client and the server (one worker or two)
-    /// moved the figures by half between runs.
+    /// The echo servers of the pipelined workloads (`wit-websocket
+    /// echo-server`), in processes of their own: in this process they would
+    /// share the clients' tokio workers, and where the scheduler put a client
+    /// and the server (one worker or two) moved the figures by half between
+    /// runs.
     ws: ChildProcess,
     wss: ChildProcess,
-    /// The wss server's CA, for the guests (PEM for the in-guest library).
-    ca: CertificateDer<'static>,
+    /// The echo servers of the round trips, in this process: against another
+    /// process a round trip mostly measures how long this VM takes to wake a
+    /// sleeping thread (20-70 µs, differently for each client).
+    rtt_ws: EchoServer,
+    rtt_wss: EchoServer,
+    /// The wss servers' CAs, for the guests (PEM for the in-guest library).
+    cas: Vec<CertificateDer<'static>>,
     ca_pem: String,
     /// The CA as rustls client configuration, for the native client.
     client_tls: Arc<rustls::ClientConfig>,
@@ -170,11 +178,18 @@ impl Setup {
             "echo server: ",
         )
         .await?;
-        let ca_pem = std::fs::read_to_string(&ca_file)?;
-        let ca = wit_websocket_host::tls::load_ca_file(&ca_file)?.remove(0);
+        let rtt_pki = TestPki::new(&["127.0.0.1"])?;
+        let loopback = "127.0.0.1:0".parse().expect("a valid socket address");
+        let rtt_ws = EchoServer::start_on(loopback).await?;
+        let rtt_wss = EchoServer::start_tls(loopback, &rtt_pki).await?;
+        let ca_pem = std::fs::read_to_string(&ca_file)? + &rtt_pki.ca_pem;
+        let mut cas = wit_websocket_host::tls::load_ca_file(&ca_file)?;
         let _ = std::fs::remove_file(&ca_file);
+        cas.push(rtt_pki.ca.clone());
         let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca.clone())?;
+        for ca in &cas {
+            roots.add(ca.clone())?;
+        }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let client_tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
@@ -196,7 +211,9 @@ impl Setup {
             python,
             ws,
             wss,
-            ca,
+            rtt_ws,
+            rtt_wss,
+            cas,
             ca_pem,
             client_tls: Arc::new(client_tls),
             guest: Component::new(runner.engine(), BENCH_GUEST)?,
@@ -207,25 +224,27 @@ impl Setup {
         })
     }
 
-    /// The URL of the echo server for `transport`.
-    fn url(&self, transport: Transport) -> &str {
-        match transport {
-            Transport::Wss => &self.wss.first_line,
-            Transport::Ws | Transport::Deflate => &self.ws.first_line,
+    /// The URL of the echo server for `workload`.
+    fn url(&self, workload: &Workload) -> String {
+        match (workload.kind, workload.transport) {
+            ("rtt", Transport::Wss) => self.rtt_wss.url(),
+            ("rtt", _) => self.rtt_ws.url(),
+            (_, Transport::Wss) => self.wss.first_line.clone(),
+            (_, Transport::Ws | Transport::Deflate) => self.ws.first_line.clone(),
         }
     }
 
-    /// The host's configuration for the guest: this server only, the test CA.
-    fn config(&self, transport: Transport) -> WebSocketConfig {
-        let url = self.url(transport);
+    /// The host's configuration for a guest talking to `url`: that server
+    /// only, the test CAs.
+    fn config(&self, url: &str, transport: Transport) -> WebSocketConfig {
         // `ws://127.0.0.1:PORT/` → `127.0.0.1:PORT`
-        let address = url.split('/').nth(2).expect("the server prints a URL");
+        let address = url.split('/').nth(2).expect("an echo server URL");
         let mut config = WebSocketConfig::with_policy(
             AllowList::deny_all()
                 .allow(address)
                 .expect("an address is a valid entry"),
         );
-        config.extra_root_certificates = vec![self.ca.clone()];
+        config.extra_root_certificates = self.cas.clone();
         // As the native baseline: deflate only where the workload asks for it.
         config.offer_compression = transport == Transport::Deflate;
         config
@@ -238,7 +257,7 @@ impl Setup {
         client: &str,
         workload: &Workload,
     ) -> wasmtime::Result<Option<Measure>> {
-        let url = self.url(workload.transport).to_string();
+        let url = self.url(workload);
         // What the guests are told: the workload, and the text to repeat
         // for the deflate workloads.
         let mut shape = vec![
@@ -251,7 +270,7 @@ impl Setup {
         if workload.transport == Transport::Deflate {
             shape.push(COMPRESSIBLE_UNIT.to_string());
         }
-        let config = self.config(workload.transport);
+        let config = self.config(&url, workload.transport);
         let measure = match client {
             "native" => native(&url, workload, &self.client_tls).await?,
             "in-guest" => {
