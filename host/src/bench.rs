@@ -1,7 +1,7 @@
-//! `wit-websocket bench`: one native echo server on 127.0.0.1 (and a `wss://`
-//! one with a test CA), each in a process of its own (for the round trips, in
-//! this process), and, in the same run,
-//! the same workloads from a native tokio-tungstenite client (the baseline),
+//! `wit-websocket bench`: one native echo server on 127.0.0.1 and a `wss://`
+//! one with a test CA, each in a process of its own (and, for the round trips,
+//! two more in this process); against them, in the same run, the same
+//! workloads from a native tokio-tungstenite client (the baseline),
 //! from the `bench` guest through this host, pushed and pulled, from
 //! tungstenite compiled into a guest, and from JavaScript and Python guests.
 //! Each figure is the median of alternating repetitions.
@@ -837,7 +837,8 @@ async fn connect_native(
         );
     }
     let host = request.uri().host().unwrap_or_default().to_string();
-    let port = request.uri().port_u16().unwrap_or(80);
+    let default_port = if transport == Transport::Wss { 443 } else { 80 };
+    let port = request.uri().port_u16().unwrap_or(default_port);
     let tcp = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
     // No Nagle, as the host's own sockets.
     tcp.set_nodelay(true)?;

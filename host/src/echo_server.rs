@@ -188,7 +188,8 @@ impl TestPki {
             .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
     }
 
-    fn acceptor(&self) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    /// A TLS acceptor presenting the server certificate, for a `wss://` server.
+    pub fn acceptor(&self) -> std::io::Result<tokio_rustls::TlsAcceptor> {
         let config = self.server_config().map_err(std::io::Error::other)?;
         Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
     }

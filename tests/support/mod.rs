@@ -436,8 +436,7 @@ where
     F: Fn(TlsServerSocket, Journal) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let config = pki.server_config().unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = pki.acceptor().unwrap();
     let behaviour = Arc::new(behaviour);
     serve_tcp(move |tcp, journal| {
         let acceptor = acceptor.clone();
