@@ -9,6 +9,7 @@ use std::process::Command;
 /// The guest packages of the workspace, built together in one cargo run.
 const GUESTS: &[&str] = &[
     "echo",
+    "async-echo",
     "chat",
     "probe",
     "autobahn",

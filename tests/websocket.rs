@@ -287,7 +287,7 @@ async fn close_while_connecting_fails_the_connection() {
 }
 
 #[test]
-fn guest_components_import_network_and_export_handler() {
+fn guest_components_import_network_and_export_handler_and_watch_handler() {
     for guest in ["echo", "probe"] {
         let component = support::component(guest);
         let ty = component.component_type();
@@ -301,11 +301,15 @@ fn guest_components_import_network_and_export_handler() {
             .map(|(name, _)| name.to_string())
             .collect();
         assert!(
-            imports.contains(&"wit-websocket:client/network@0.1.0".to_string()),
+            imports.contains(&"wit-websocket:client/network@0.1.1".to_string()),
             "{guest}: {imports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/handler@0.1.0".to_string()),
+            exports.contains(&"wit-websocket:client/handler@0.1.1".to_string()),
+            "{guest}: {exports:?}"
+        );
+        assert!(
+            exports.contains(&"wit-websocket:client/watch-handler@0.1.1".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(

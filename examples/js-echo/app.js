@@ -3,7 +3,7 @@
 import { main } from '../../guest/js/websocket.js';
 import { start } from './page.js';
 
-export { handler } from '../../guest/js/websocket.js';
+export { handler, watchHandler } from '../../guest/js/websocket.js';
 
 export const run = main((args) => {
   // A string, so that only the message is printed.

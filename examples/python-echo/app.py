@@ -9,9 +9,9 @@ Run: ``wit-websocket run --allow-net=HOST python-echo.wasm -- URL``.
 
 import sys
 
-from wit_websocket import Handler, NetworkDevice, WebSocket, WebSocketError, main
+from wit_websocket import Handler, NetworkDevice, WatchHandler, WebSocket, WebSocketError, main
 
-__all__ = ["Handler", "Run"]
+__all__ = ["Handler", "Run", "WatchHandler"]
 
 TEXT = "hello from Python"
 BINARY = bytes([1, 2, 3])

@@ -3,10 +3,10 @@
 // `wit-websocket:client` imports.
 //
 // A component entry re-exports `handler` (the host calls it with each socket's
-// events) and exports `run` made by `main`:
+// events) and `watchHandler` (timers), and exports `run` made by `main`:
 //
 //     import { main } from './websocket.js';
-//     export { handler } from './websocket.js';
+//     export { handler, watchHandler } from './websocket.js';
 //     export const run = main((args) => {
 //       const ws = new WebSocket(args[1]);
 //       ws.onmessage = (event) => console.log(event.data);
@@ -27,8 +27,12 @@
 // host only calls in when the guest is idle, so a listener that runs for long
 // holds every other socket's events back, as it would hold a page's.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.0';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.1';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
+import { exit } from 'wasi:cli/exit@0.2.12';
+import { startEventLoop } from './event-loop.js';
+
+export { watchHandler, setTimeout, setInterval, clearTimeout, clearInterval } from './event-loop.js';
 
 const CONNECTING = 0;
 const OPEN = 1;
@@ -377,18 +381,28 @@ for (const cls of [WebSocket, MessageEvent, CloseEvent]) {
 
 /**
  * The `wasi:cli/run` export: calls `start` with the command line (`args[0]` is
- * the program's name). Sockets `start` creates live on after it returns; the
- * host then delivers their events. If `start` throws, the error is printed and
- * the program exits with status 1.
+ * the program's name). Sockets and timers `start` creates live on after it
+ * returns; the host then delivers their events, as a page's event loop. If
+ * `start` throws, or is async and its promise rejects (then or later), the
+ * error is printed and the program exits with status 1.
  */
 export function main(start) {
   return {
     run() {
+      startEventLoop();
+      let result;
       try {
-        start(getArguments());
+        result = start(getArguments());
       } catch (error) {
         console.error(describe(error));
         throw error;
+      }
+      // Not awaited: `run` must return for the host to call back in.
+      if (typeof result?.then === 'function') {
+        result.then(undefined, (error) => {
+          console.error(`Uncaught (in promise) ${describe(error)}`);
+          exit({ tag: 'err', val: undefined });
+        });
       }
     },
   };

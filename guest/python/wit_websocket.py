@@ -10,7 +10,8 @@ one of two ways:
 
 - **push**: the app's start function returns, and the host calls back into the
   component whenever it has news, until no socket is live, like a browser tab.
-  This needs :class:`Handler` in the app module.
+  This needs :class:`Handler` (and, for timers, :class:`WatchHandler`) in the
+  app module. :func:`set_timeout` and :func:`set_interval` run on the same loop.
 - **pull**: the app keeps running its own loop and calls
   :meth:`NetworkDevice.update` (after :meth:`NetworkDevice.wait`, or once per
   frame), which runs the callbacks for every pending event.
@@ -20,7 +21,7 @@ no reference to it (as in a browser); :meth:`WebSocket.destroy` releases it at
 once. The app module (``app.py``, built with ``componentize-py ... componentize
 app``) looks like this::
 
-    from wit_websocket import Handler, NetworkDevice, main
+    from wit_websocket import Handler, NetworkDevice, WatchHandler, main
 
     def start(args: list[str]) -> None:
         ws = NetworkDevice().create_websocket(args[1])
@@ -36,13 +37,15 @@ app``) looks like this::
 
     Run = main(start)
 
-componentize-py looks ``Run`` and ``Handler`` up as attributes of the app
-module, so importing ``Handler`` and assigning ``Run`` there is all it needs.
+componentize-py looks ``Run``, ``Handler`` and ``WatchHandler`` up as
+attributes of the app module, so importing ``Handler`` and ``WatchHandler``
+and assigning ``Run`` there is all it needs.
 
 Module-level code (the app's and this module's) runs when the component is
 built, not when it runs: create devices and sockets in ``start``.
 """
 
+import heapq
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -52,13 +55,18 @@ from typing import get_args
 from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import exit as wasi_exit
-from wit_world.imports import poll
+from wit_world.imports import monotonic_clock, poll
 from wit_world.imports import wit_websocket_client_network as network
 from wit_world.imports import wit_websocket_client_types as types
 
 __all__ = [
     "ErrorKind",
     "Handler",
+    "WatchHandler",
+    "clear_timer",
+    "set_interval",
+    "set_timeout",
+    "watch",
     "NetworkDevice",
     "ReadyState",
     "WebSocket",
@@ -423,6 +431,146 @@ class Handler(exports.Handler):
 
     def on_close(self, socket: network.Websocket, info: types.CloseInfo) -> None:
         _push(socket, types.EventKind_Close(info))
+
+
+# --- Timers and watches (push mode) -----------------------------------------
+#
+# A pollable handed to the host with ``network-device.watch`` comes back as a
+# ``watch-handler.on-ready`` call when it is ready. Timers are one such watch:
+# they wait in one heap here (earliest deadline first, then in the order set)
+# and the host is asked to wake the guest for the earliest only.
+
+_watch_device: network.NetworkDevice | None = None
+_watches: dict[int, Callable[[], object]] = {}
+
+
+def watch(pollable: poll.Pollable, callback: Callable[[], object]) -> Callable[[], None]:
+    """Calls ``callback`` (from the host's event loop, push mode) once
+    ``pollable`` is ready; the pollable is the host's from now on. Returns a
+    function that cancels the watch. A pending watch keeps the program running.
+
+    Raises :class:`WebSocketError` (``limit-exceeded``) past the host's limit.
+    """
+    global _watch_device
+    if _watch_device is None:
+        _watch_device = network.NetworkDevice()
+    device = _watch_device
+    try:
+        watch_id = device.watch(pollable)
+    except Err as error:
+        raise WebSocketError._from_wit(error.value) from None
+    _watches[watch_id] = callback
+
+    def cancel() -> None:
+        if _watches.pop(watch_id, None) is not None:
+            device.unwatch(watch_id)
+
+    return cancel
+
+
+class WatchHandler(exports.WatchHandler):
+    """The exported ``watch-handler`` interface: runs the callbacks of ready
+    watches (timers). Import it into the app module as it is, beside
+    :class:`Handler`.
+    """
+
+    def on_ready(self, watch: int) -> None:
+        callback = _watches.pop(watch, None)
+        if callback is None:
+            return
+        try:
+            callback()
+        except SystemExit as request:
+            _end(_exit_status(request))
+        except Exception:
+            traceback.print_exc()
+
+
+class _Timer:
+    __slots__ = ("callback", "args", "every")
+
+    def __init__(self, callback: Callable[..., object], args: tuple, every: int | None) -> None:
+        self.callback = callback
+        self.args = args
+        self.every = every
+
+
+_timers: dict[int, _Timer] = {}
+_timer_heap: list[tuple[int, int]] = []  # (deadline ns, id); cleared ids stay until popped
+_timer_ids = iter(range(1, sys.maxsize))
+_armed: tuple[int, Callable[[], None]] | None = None  # (deadline, cancel)
+
+
+def _arm_timers() -> None:
+    """Makes the host watch stand for the earliest pending timer."""
+    global _armed
+    while _timer_heap and _timer_heap[0][1] not in _timers:
+        heapq.heappop(_timer_heap)
+    earliest = _timer_heap[0][0] if _timer_heap else None
+    if _armed is not None and _armed[0] == earliest:
+        return
+    if _armed is not None:
+        _armed[1]()
+        _armed = None
+    if earliest is not None:
+        wait = max(0, earliest - monotonic_clock.now())
+        _armed = (earliest, watch(monotonic_clock.subscribe_duration(wait), _fire_timers))
+
+
+def _fire_timers() -> None:
+    """Runs every timer due now, earliest deadline first."""
+    global _armed
+    _armed = None
+    now = monotonic_clock.now()
+    while _timer_heap and _timer_heap[0][0] <= now:
+        _, timer_id = heapq.heappop(_timer_heap)
+        timer = _timers.get(timer_id)
+        if timer is None:
+            continue
+        if timer.every is None:
+            del _timers[timer_id]
+        else:
+            heapq.heappush(_timer_heap, (monotonic_clock.now() + timer.every, timer_id))
+        try:
+            timer.callback(*timer.args)
+        except SystemExit:
+            raise
+        except Exception:
+            traceback.print_exc()
+    _arm_timers()
+
+
+def _schedule(seconds: float, callback: Callable[..., object], args: tuple, repeat: bool) -> int:
+    delay = max(0, int(seconds * 1_000_000_000))
+    timer_id = next(_timer_ids)
+    _timers[timer_id] = _Timer(callback, args, delay if repeat else None)
+    heapq.heappush(_timer_heap, (monotonic_clock.now() + delay, timer_id))
+    _arm_timers()
+    return timer_id
+
+
+def set_timeout(seconds: float, callback: Callable[..., object], *args: object) -> int:
+    """Calls ``callback(*args)`` once, ``seconds`` from now, as the browser's
+    ``setTimeout``: from the host's event loop (push mode), between other
+    callbacks. A pending timer keeps the program running. Returns its id for
+    :func:`clear_timer`. Set timers from ``start`` or later, not at module level.
+    """
+    return _schedule(seconds, callback, args, False)
+
+
+def set_interval(seconds: float, callback: Callable[..., object], *args: object) -> int:
+    """Calls ``callback(*args)`` every ``seconds`` until :func:`clear_timer`,
+    as the browser's ``setInterval``.
+    """
+    return _schedule(seconds, callback, args, True)
+
+
+def clear_timer(timer_id: int) -> None:
+    """Cancels a timer, also from its own callback; nothing if it has run or
+    was cleared.
+    """
+    if _timers.pop(timer_id, None) is not None:
+        _arm_timers()
 
 
 def _exit_status(request: SystemExit) -> int:

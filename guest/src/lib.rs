@@ -59,6 +59,16 @@ pub mod bindings {
     });
 }
 
+mod runtime;
+mod stream;
+mod timer;
+
+pub use runtime::{Elapsed, block_on, sleep, timeout, wait_for};
+pub use stream::{
+    AsyncWebSocket, DEFAULT_HIGH_WATER_MARK, DEFAULT_LOW_WATER_MARK, connect, connect_with,
+};
+pub use timer::{TimerId, clear_timer, set_interval, set_timeout};
+
 use bindings::wasi::io::poll;
 use bindings::wit_websocket::client::network as wit;
 pub use bindings::wit_websocket::client::types::{
@@ -369,6 +379,12 @@ impl PushDispatcher {
         if let Some(socket) = live_socket(socket.id()) {
             socket.deliver(kind);
         }
+    }
+}
+
+impl bindings::exports::wit_websocket::client::watch_handler::Guest for PushDispatcher {
+    fn on_ready(watch: u64) {
+        timer::on_ready(watch);
     }
 }
 

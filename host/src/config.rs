@@ -38,6 +38,12 @@ pub struct WebSocketConfig {
     /// effect when the engine has epoch interruption on and its epoch advances
     /// every [`EPOCH_TICK`] (as [`crate::runner::GuestRunner`] sets up).
     pub callback_time_limit: Duration,
+    /// Watches (`network-device.watch`: timers and other wake-ups) a guest
+    /// may have pending at once; past it `watch` fails with `limit-exceeded`.
+    /// Default 1024: the SDKs keep one for all their timers, so this leaves
+    /// room for per-socket writability and input, and bounds the host's
+    /// per-wake-up work.
+    pub max_watches: usize,
     /// Largest message, in bytes, in either direction. Default 64 MiB, as
     /// tungstenite's default: larger messages fail the connection (1009).
     pub max_message_size: usize,
@@ -79,6 +85,7 @@ impl Default for WebSocketConfig {
             max_queued_bytes: 8 << 20,
             max_buffered_amount: 64 << 20,
             callback_time_limit: Duration::from_secs(10),
+            max_watches: 1024,
             max_message_size: 64 << 20,
             max_frame_size: 16 << 20,
             connect_timeout: Duration::from_secs(30),

@@ -90,20 +90,3 @@ impl EventQueue {
 pub struct NetworkDevice {
     pub(crate) queue: Arc<EventQueue>,
 }
-
-#[async_trait::async_trait]
-impl wasmtime_wasi_io::poll::Pollable for NetworkDevice {
-    async fn ready(&mut self) {
-        let ready = self.queue.ready.clone();
-        loop {
-            let notified = ready.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a push in between still wakes us.
-            notified.as_mut().enable();
-            if !self.queue.is_empty() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}

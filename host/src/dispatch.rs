@@ -1,27 +1,88 @@
-//! Push mode: delivering queued events to the guest's exported `handler`.
+//! Push mode: delivering queued events and ready watches to the guest's
+//! exported callbacks.
 //!
 //! The component model forbids re-entering an instance, so the dispatcher
 //! runs only between guest calls: an embedder calls it when the guest is
-//! idle, as a browser runs event handlers between tasks. What Turbulenz games
-//! did with `networkDevice.update()` once per frame, the host does here.
+//! idle, as a browser runs tasks between tasks. What Turbulenz games did with
+//! `networkDevice.update()` once per frame, the host does here; and like a
+//! browser's event loop it runs timers too (see [`crate::watch`]).
 
 use std::pin::pin;
 
 use wasmtime::Store;
-use wasmtime::component::Resource;
+use wasmtime::component::{Instance, InstancePre, Resource};
 
 use crate::bindings::EventKind;
-use crate::bindings::exports::wit_websocket::client::handler::Guest as Handler;
+use crate::bindings::exports::wit_websocket::client::handler::{
+    Guest as Handler, GuestIndices as HandlerIndices,
+};
+use crate::bindings::exports::wit_websocket::client::watch_handler::{
+    Guest as WatchHandler, GuestIndices as WatchHandlerIndices,
+};
 use crate::socket::WebSocket;
 use crate::{EPOCH_TICK, WebSocketView};
 
+/// The callbacks a guest exports, as found in its component: `handler`, and
+/// `watch-handler` when the component has it (components built against
+/// `wit-websocket:client@0.1.0` do not; they cannot make watches either).
+pub struct GuestCallbacks {
+    handler: Handler,
+    watch_handler: Option<WatchHandler>,
+}
+
+/// Where a component's callbacks are, looked up once per component.
+#[derive(Clone)]
+pub struct GuestCallbacksPre {
+    handler: HandlerIndices,
+    watch_handler: Option<WatchHandlerIndices>,
+}
+
+impl GuestCallbacksPre {
+    /// Finds the callbacks in a linked component; an error when it does not
+    /// export `wit-websocket:client/handler`.
+    pub fn new<T>(pre: &InstancePre<T>) -> wasmtime::Result<Self> {
+        Ok(Self {
+            handler: HandlerIndices::new(pre)?,
+            watch_handler: WatchHandlerIndices::new(pre).ok(),
+        })
+    }
+
+    /// The callbacks of `instance`, an instance of the component.
+    pub fn load<T: 'static>(
+        &self,
+        store: &mut Store<T>,
+        instance: &Instance,
+    ) -> wasmtime::Result<GuestCallbacks> {
+        let handler = self.handler.load(&mut *store, instance)?;
+        let watch_handler = match &self.watch_handler {
+            Some(indices) => Some(indices.load(&mut *store, instance)?),
+            None => None,
+        };
+        Ok(GuestCallbacks {
+            handler,
+            watch_handler,
+        })
+    }
+}
+
 /// Delivers every event pending on the guest's devices to its `handler`
-/// exports, in order for each socket. Returns how many were delivered.
+/// exports, in order for each socket, then calls `watch-handler.on-ready` for
+/// each watch that is ready now. Returns how many callbacks ran.
 ///
 /// Events of a socket that a callback destroys are dropped, as the WIT
 /// promises. An error is a trap in the guest; the events not yet delivered
 /// are lost with it.
 pub async fn dispatch_pending<T: WebSocketView + 'static>(
+    store: &mut Store<T>,
+    callbacks: &GuestCallbacks,
+) -> wasmtime::Result<usize> {
+    let delivered = deliver_events(store, &callbacks.handler).await?;
+    let view = store.data_mut().websocket();
+    let ready = view.ctx.watches.ready_now(view.table)?;
+    Ok(delivered + fire_watches(store, callbacks, ready).await?)
+}
+
+async fn deliver_events<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     handler: &Handler,
 ) -> wasmtime::Result<usize> {
@@ -39,10 +100,7 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
         if !view.ctx.note_delivery(&event.socket, &event.kind) {
             continue;
         }
-        let limit = view.ctx.config().callback_time_limit;
-        // Each callback gets its own time budget; past it, it traps.
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(ticks(limit));
+        set_callback_deadline(store);
         let socket = Resource::<WebSocket>::new_borrow(rep);
         match &event.kind {
             EventKind::Open => handler.call_on_open(&mut *store, socket).await?,
@@ -59,29 +117,74 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
     Ok(delivered)
 }
 
+/// Ends each of the `ready` watches and tells the guest, in id order. A watch
+/// a callback earlier in the batch cancelled is skipped.
+async fn fire_watches<T: WebSocketView + 'static>(
+    store: &mut Store<T>,
+    callbacks: &GuestCallbacks,
+    ready: Vec<u64>,
+) -> wasmtime::Result<usize> {
+    let mut fired = 0;
+    for id in ready {
+        let view = store.data_mut().websocket();
+        if !view.ctx.watches.finish(view.table, id)? {
+            continue;
+        }
+        if let Some(watch_handler) = &callbacks.watch_handler {
+            set_callback_deadline(store);
+            watch_handler.call_on_ready(&mut *store, id).await?;
+            fired += 1;
+        }
+    }
+    Ok(fired)
+}
+
+/// Each callback gets its own time budget; past it, it traps.
+fn set_callback_deadline<T: WebSocketView + 'static>(store: &mut Store<T>) {
+    let limit = store
+        .data_mut()
+        .websocket()
+        .ctx
+        .config()
+        .callback_time_limit;
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks(limit));
+}
+
 /// `limit` in epoch ticks, at least one.
 fn ticks(limit: std::time::Duration) -> u64 {
     (limit.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64
 }
 
-/// Dispatches events as they come until the guest has no live socket left
-/// and nothing is pending: a browser tab's (or Node's) event loop.
+/// Runs the guest's event loop: dispatches events and fires watches as they
+/// come until nothing can call the guest back any more (no live socket, no
+/// pending event, no pending watch), as a browser tab's or Node's loop.
 pub async fn run_until_idle<T: WebSocketView + 'static>(
     store: &mut Store<T>,
-    handler: &Handler,
+    callbacks: &GuestCallbacks,
 ) -> wasmtime::Result<()> {
     let events_ready = store.data_mut().websocket().ctx.events_ready();
     loop {
         // Registered before dispatching, so an event queued meanwhile wakes us.
         let mut notified = pin!(events_ready.notified());
         notified.as_mut().enable();
-        let delivered = dispatch_pending(store, handler).await?;
-        let ctx = &*store.data_mut().websocket().ctx;
-        if ctx.live_sockets() == 0 && !ctx.has_pending_events() {
+        let delivered = dispatch_pending(store, callbacks).await?;
+        let view = store.data_mut().websocket();
+        if view.ctx.is_idle() {
             return Ok(());
         }
-        if delivered == 0 {
-            notified.await;
+        if delivered > 0 {
+            continue;
+        }
+        let ready = {
+            let waiting = view.ctx.watches.wait_ready(view.table);
+            tokio::select! {
+                () = notified => None,
+                ready = waiting => Some(ready?),
+            }
+        };
+        if let Some(ready) = ready {
+            fire_watches(store, callbacks, ready).await?;
         }
     }
 }

@@ -51,10 +51,12 @@ pub mod dispatch;
 pub mod echo_server;
 mod network_impl;
 pub mod policy;
+mod pollables;
 pub mod rules;
 pub mod runner;
 pub mod socket;
 pub mod tls;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -86,6 +88,8 @@ pub struct WebSocketCtx {
     /// The sockets' I/O tasks, so a host can let closing handshakes finish
     /// before it exits (see [`WebSocketCtx::tasks`]).
     tasks: TaskTracker,
+    /// Pollables the guest asked to be told about (timers and the like).
+    watches: watch::Watches,
     /// Built at the first `wss://` connection, then shared by all.
     tls: Option<Arc<rustls::ClientConfig>>,
     stats: Stats,
@@ -119,6 +123,7 @@ impl WebSocketCtx {
             socket_reps: HashMap::new(),
             live_sockets: 0,
             tasks: TaskTracker::new(),
+            watches: watch::Watches::default(),
             tls: None,
             stats: Stats::default(),
         }
@@ -151,6 +156,18 @@ impl WebSocketCtx {
     /// them finish after dropping the store: `tasks.close(); tasks.wait().await`.
     pub fn tasks(&self) -> TaskTracker {
         self.tasks.clone()
+    }
+
+    /// How many watches (`network-device.watch`) are pending: each keeps a
+    /// push-mode guest running, as a pending timer keeps Node running.
+    pub fn pending_watches(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// True when nothing can call the guest back any more: no live socket,
+    /// no pending event, no pending watch.
+    pub fn is_idle(&self) -> bool {
+        self.live_sockets == 0 && self.watches.is_empty() && !self.has_pending_events()
     }
 
     /// How many socket handles the guest holds (destroyed ones excluded).

@@ -5,12 +5,14 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use wasmtime::component::Resource;
+use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable as _;
 use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
 use crate::bindings::{ConnectOptions, ErrorCode, Event, Message, ReadyState};
 use crate::device::{EventQueue, NetworkDevice};
+use crate::pollables::{DeviceEvents, SocketEvents, Writable};
 use crate::rules;
 use crate::socket::WebSocket;
 
@@ -106,13 +108,37 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         &mut self,
         device: Resource<NetworkDevice>,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        subscribe(self.table, device)
+        let queue = self.table.get(&device)?.queue.clone();
+        let events = self.table.push(DeviceEvents(queue))?;
+        subscribe(self.table, events)
+    }
+
+    fn watch(
+        &mut self,
+        device: Resource<NetworkDevice>,
+        condition: Resource<DynPollable>,
+    ) -> wasmtime::Result<Result<u64, ErrorCode>> {
+        let queue = self.table.get(&device)?.queue.clone();
+        let limit = self.ctx.config.max_watches;
+        if self.ctx.watches.len() >= limit {
+            self.table.drop(condition)?;
+            return Ok(Err(ErrorCode::LimitExceeded(format!(
+                "this guest already has {limit} pending watches, the most the host allows"
+            ))));
+        }
+        Ok(Ok(self.ctx.watches.add(&queue, condition)))
+    }
+
+    fn unwatch(&mut self, device: Resource<NetworkDevice>, watch: u64) -> wasmtime::Result<bool> {
+        let queue = self.table.get(&device)?.queue.clone();
+        self.ctx.watches.cancel(self.table, &queue, watch)
     }
 
     fn drop(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<()> {
-        // The queue lives on while the device's sockets still report (push mode).
-        self.table.delete(device)?;
-        Ok(())
+        // The queue lives on while the device's sockets still report (push
+        // mode); its watches end with it.
+        let device = self.table.delete(device)?;
+        self.ctx.watches.cancel_device(self.table, &device.queue)
     }
 }
 
@@ -182,7 +208,22 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         &mut self,
         socket: Resource<WebSocket>,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        subscribe(self.table, socket)
+        let shared = self.table.get(&socket)?.shared.clone();
+        let events = self.table.push(SocketEvents(shared))?;
+        subscribe(self.table, events)
+    }
+
+    fn subscribe_writable(
+        &mut self,
+        socket: Resource<WebSocket>,
+        low_water_mark: u64,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        let socket = self.table.get(&socket)?.shared.clone();
+        let writable = self.table.push(Writable {
+            socket,
+            low_water_mark,
+        })?;
+        subscribe(self.table, writable)
     }
 
     fn drop(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<()> {

@@ -23,12 +23,13 @@
 
 use std::path::Path;
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, InstancePre, Linker, ResourceTable};
 use wasmtime::error::Context as _;
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use crate::bindings::{App, AppPre};
+use crate::bindings::exports::wasi::cli::run::{Guest as Run, GuestIndices as RunIndices};
+use crate::dispatch::{GuestCallbacks, GuestCallbacksPre};
 use crate::{EPOCH_TICK, WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch};
 
 /// The store data of a guest run by [`GuestRunner`]: WASI, WebSockets and
@@ -161,9 +162,17 @@ impl GuestRunner {
         let pre = self
             .linker
             .instantiate_pre(component)
-            .and_then(AppPre::new)
+            .and_then(|pre| {
+                let run = RunIndices::new(&pre)?;
+                let callbacks = GuestCallbacksPre::new(&pre)?;
+                Ok(PreparedGuest {
+                    pre,
+                    run,
+                    callbacks,
+                })
+            })
             .context("linking the guest (does it target the wit-websocket:client/app world?)")?;
-        Ok(PreparedGuest(pre))
+        Ok(pre)
     }
 
     /// Instantiates `component` with `state` as its store data.
@@ -177,21 +186,31 @@ impl GuestRunner {
 }
 
 /// A component linked by [`GuestRunner::prepare`], ready to instantiate.
-pub struct PreparedGuest(AppPre<GuestState>);
+pub struct PreparedGuest {
+    pre: InstancePre<GuestState>,
+    run: RunIndices,
+    callbacks: GuestCallbacksPre,
+}
 
 impl PreparedGuest {
     /// A new instance with `state` as its store data.
     pub async fn instantiate(&self, state: GuestState) -> wasmtime::Result<RunningGuest> {
-        let mut store = Store::new(self.0.engine(), state);
+        let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         // Instantiation runs guest code too; it yields, as `run` does.
         store.epoch_deadline_async_yield_and_update(1);
-        let app = self
-            .0
+        let instance = self
+            .pre
             .instantiate_async(&mut store)
             .await
             .context("instantiating the guest")?;
-        Ok(RunningGuest { store, app })
+        let run = self.run.load(&mut store, &instance)?;
+        let callbacks = self.callbacks.load(&mut store, &instance)?;
+        Ok(RunningGuest {
+            store,
+            run,
+            callbacks,
+        })
     }
 }
 
@@ -215,7 +234,8 @@ fn start_epoch_ticker(engine: &Engine) {
 /// An instantiated guest app.
 pub struct RunningGuest {
     store: Store<GuestState>,
-    app: App,
+    run: Run,
+    callbacks: GuestCallbacks,
 }
 
 impl RunningGuest {
@@ -226,7 +246,7 @@ impl RunningGuest {
         // `run` may legitimately last (a pull-mode loop): it is not cut off,
         // only made to yield to other tasks every tick.
         self.store.epoch_deadline_async_yield_and_update(1);
-        match self.app.wasi_cli_run().call_run(&mut self.store).await {
+        match self.run.call_run(&mut self.store).await {
             Ok(Ok(())) => Ok(0),
             Ok(Err(())) => Ok(1),
             Err(error) => match error.downcast_ref::<I32Exit>() {
@@ -255,15 +275,15 @@ impl RunningGuest {
         }
     }
 
-    /// Delivers pending events to the guest's callbacks until no socket is
-    /// live. See [`dispatch::run_until_idle`].
+    /// Delivers pending events and fires watches until no socket is live and
+    /// no watch is pending. See [`dispatch::run_until_idle`].
     pub async fn dispatch_until_idle(&mut self) -> wasmtime::Result<()> {
-        dispatch::run_until_idle(&mut self.store, self.app.wit_websocket_client_handler()).await
+        dispatch::run_until_idle(&mut self.store, &self.callbacks).await
     }
 
     /// Delivers the events pending now. See [`dispatch::dispatch_pending`].
     pub async fn dispatch_pending(&mut self) -> wasmtime::Result<usize> {
-        dispatch::dispatch_pending(&mut self.store, self.app.wit_websocket_client_handler()).await
+        dispatch::dispatch_pending(&mut self.store, &self.callbacks).await
     }
 
     /// After a trap: destroys the guest's sockets, closing live connections

@@ -69,6 +69,9 @@ pub struct SocketShared {
     /// Signalled when the guest takes events, for a reader paused by
     /// `max_queued_bytes`.
     drained: Notify,
+    /// Woken whenever `buffered` falls, for writers waiting on
+    /// `subscribe-writable`.
+    written: Notify,
     /// Set when the guest dropped its handle: no event is queued after.
     destroyed: AtomicBool,
     /// Set when the socket stops counting as live (close delivered or destroyed).
@@ -111,6 +114,22 @@ impl SocketShared {
 
     fn inbound_full(&self, limit: u64) -> bool {
         self.queued_bytes.load(Ordering::Acquire) >= limit
+    }
+
+    /// Payload bytes accepted by `send` and not yet written.
+    pub(crate) fn buffered(&self) -> u64 {
+        self.buffered.load(Ordering::Acquire)
+    }
+
+    /// Takes `len` written bytes off `buffered` and wakes waiting writers.
+    fn written(&self, len: u64) {
+        self.buffered.fetch_sub(len, Ordering::AcqRel);
+        self.written.notify_waiters();
+    }
+
+    /// Woken whenever `buffered` falls or the connection ends.
+    pub(crate) fn written_notify(&self) -> &Notify {
+        &self.written
     }
 
     /// The device this socket reports to.
@@ -219,6 +238,7 @@ impl WebSocket {
             pending: AtomicIsize::new(0),
             queued_bytes: AtomicU64::new(0),
             drained: Notify::new(),
+            written: Notify::new(),
             destroyed: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             queue,
@@ -382,22 +402,6 @@ impl Drop for WebSocket {
     }
 }
 
-#[async_trait::async_trait]
-impl wasmtime_wasi_io::poll::Pollable for WebSocket {
-    async fn ready(&mut self) {
-        let ready = self.shared.queue.ready();
-        loop {
-            let notified = ready.notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            if self.shared.has_pending() {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
 /// How much tungstenite reads at once. Its default, 128 KiB, is zero-filled
 /// before every read, so each connection that reads at all keeps 128 KiB
 /// resident: with 10,000 sockets, 1.3 GB. Larger messages still arrive
@@ -513,6 +517,7 @@ impl SocketTask {
             }
         };
         self.shared.buffered.store(0, Ordering::Release);
+        self.shared.written.notify_waiters();
         self.shared.queue.push(&self.shared, EventKind::Close(info));
     }
 
@@ -557,7 +562,7 @@ impl SocketTask {
             Ok(command) => stream.flush().await.map(|()| command),
             Err(error) => Err(error),
         };
-        self.shared.buffered.fetch_sub(accounted, Ordering::AcqRel);
+        self.shared.written(accounted);
         outcome.map_err(|error| Ending::Failed(wire_error(error)))
     }
 

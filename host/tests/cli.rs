@@ -271,31 +271,93 @@ impl Drop for EchoServerCommand {
     }
 }
 
-#[test]
-fn javascript_and_python_echo_examples_run_against_the_echo_server_command() {
+/// Builds the JavaScript or Python guest `entry` with `guest/componentize`
+/// and runs it with `wit-websocket run --allow-net=127.0.0.1 WASM -- ARGS`.
+fn run_language_guest(entry: &str, args: &[&str]) -> std::process::Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let out_dir = root.join("target/language-guests");
+    // The same file name as the workspace tests' harness: built once.
+    let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
+    let built = Command::new(root.join("guest/componentize"))
+        .arg(root.join(entry))
+        .arg(&wasm)
+        .status()
+        .unwrap();
+    assert!(built.success(), "guest/componentize {entry}");
+    cli()
+        // One compilation cache for every run of these tests.
+        .env("XDG_CACHE_HOME", out_dir.join("cli-cache"))
+        .args(["run", "--allow-net=127.0.0.1"])
+        .arg(&wasm)
+        .arg("--")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn browser_timers_set_in_run_and_onopen_fire_and_the_run_exits_after_the_last() {
+    let server = EchoServerCommand::start(&[]);
+    let output = run_language_guest("tests/guests/js-timers/app.js", &[&server.url]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let position = |prefix: &str| {
+        lines
+            .iter()
+            .position(|line| line.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix:?} in {stdout}\n{stderr}"))
+    };
+    // Each timer is a task: its promise jobs run before the next timer.
+    assert_eq!(
+        &lines[position("first task")..position("first task") + 3],
+        ["first task", "its promise job", "its microtask"],
+        "{stdout}"
+    );
+    assert!(position("second task") > position("first task") + 2);
+    assert!(position("order a") < position("order b"), "{stdout}");
+    assert!(position("tick 1") < position("tick 2") && position("tick 2") < position("tick 3"));
+    assert!(
+        !stdout.contains("tick 4") && !stdout.contains("cleared timeout fired"),
+        "{stdout}"
+    );
+    assert!(position("timeout 50 at=") > position("tick 1"), "{stdout}");
+    let last_at: u64 = lines[position("last timer at=")]["last timer at=".len()..]
+        .parse()
+        .unwrap();
+    assert!((120..5_000).contains(&last_at), "{stdout}");
+    // The timer set in onopen sent 100 ms later; the echo closed the socket,
+    // and the timer set in onclose still ran before the process exited.
+    assert!(
+        position("open") < position("message sent at 100+"),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines[position("message sent at 100+") + 1],
+        "close 1000 true"
+    );
+    assert_eq!(position("last timer at="), lines.len() - 1, "{stdout}");
+}
+
+#[test]
+fn an_async_start_that_rejects_exits_non_zero_after_printing_why() {
+    let output = run_language_guest("tests/guests/js-timers/app.js", &["unused", "reject"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(stdout.contains("slept at="), "{stdout}");
+    assert!(stderr.contains("the async start failed"), "{stderr}");
+}
+
+#[test]
+fn javascript_and_python_echo_examples_run_against_the_echo_server_command() {
     let server = EchoServerCommand::start(&[]);
     for (entry, greeting) in [
         ("examples/js-echo/app.js", "hello from JavaScript"),
         ("examples/python-echo/app.py", "hello from Python"),
     ] {
-        // The same file name as the workspace tests' harness: built once.
-        let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
-        let built = Command::new(root.join("guest/componentize"))
-            .arg(root.join(entry))
-            .arg(&wasm)
-            .status()
-            .unwrap();
-        assert!(built.success(), "guest/componentize {entry}");
-        let output = cli()
-            // One compilation cache for every run of these tests.
-            .env("XDG_CACHE_HOME", out_dir.join("cli-cache"))
-            .args(["run", "--allow-net=127.0.0.1"])
-            .arg(&wasm)
-            .args(["--", &server.url])
-            .output()
-            .unwrap();
+        let output = run_language_guest(entry, &[&server.url]);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{entry}: {stdout}\n{stderr}");

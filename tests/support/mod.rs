@@ -35,6 +35,8 @@ pub struct GuestRun {
     pub live_sockets: usize,
     pub held_sockets: usize,
     pub running_tasks: usize,
+    /// After the run: watches (timers) still pending.
+    pub pending_watches: usize,
 }
 
 impl GuestRun {
@@ -94,6 +96,22 @@ pub fn component(name: &str) -> Component {
                 .expect("the build script built the guests")
         })
         .clone()
+}
+
+/// Runs the component in the file `path` (relative to the workspace root)
+/// with `args`, every host allowed, the way the CLI does.
+pub async fn run_file(path: &str, args: &[&str]) -> GuestRun {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let component = runner().load_file(&path).expect("the component compiles");
+    run_component(
+        &component,
+        "guest",
+        args,
+        allow_all(),
+        wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT,
+    )
+    .await
+    .expect("the guest does not trap")
 }
 
 /// Runs guest `name` with `args` (argv[1..]) the way the CLI does: `run`,
@@ -180,6 +198,7 @@ async fn run_component(
     let websockets = guest.state().websockets();
     let stats = websockets.stats().clone();
     let (live_sockets, held_sockets) = (websockets.live_sockets(), websockets.held_sockets());
+    let pending_watches = websockets.pending_watches();
     // A task ends right after queuing its close event; give it a moment.
     let tasks = websockets.tasks();
     for _ in 0..100 {
@@ -201,6 +220,7 @@ async fn run_component(
         live_sockets,
         held_sockets,
         running_tasks,
+        pending_watches,
     })
 }
 

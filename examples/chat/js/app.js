@@ -11,7 +11,7 @@
 // Build: guest/componentize examples/chat/js/app.js chat-js.wasm
 import { main } from '../../../guest/js/websocket.js';
 
-export { handler } from '../../../guest/js/websocket.js';
+export { handler, watchHandler } from '../../../guest/js/websocket.js';
 
 // Thrown as a string, so that `main` prints just this line.
 const USAGE = 'usage: chat [--leave-after N] ROOM_URL NICK [LINE...]';

@@ -13,9 +13,9 @@ Build (from the repository root):
 
 import sys
 
-from wit_websocket import Handler, NetworkDevice, WebSocket, WebSocketError, main
+from wit_websocket import Handler, NetworkDevice, WatchHandler, WebSocket, WebSocketError, main
 
-__all__ = ["Handler", "Run"]
+__all__ = ["Handler", "Run", "WatchHandler"]
 
 USAGE = "usage: chat [--leave-after N] ROOM_URL NICK [LINE...]"
 

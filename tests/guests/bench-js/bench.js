@@ -9,7 +9,7 @@
 import { now } from 'wasi:clocks/monotonic-clock@0.2.12';
 import { main } from '../../../guest/js/websocket.js';
 
-export { handler } from '../../../guest/js/websocket.js';
+export { handler, watchHandler } from '../../../guest/js/websocket.js';
 
 export const run = main((args) => {
   if (args.length < 7) throw 'usage: bench MODE WORKLOAD URL COUNT SIZE WINDOW [TEXT]';

@@ -10,9 +10,9 @@ guest (MODE is ignored: the SDK's callbacks are pushed). Prints
 import sys
 import time
 
-from wit_websocket import Handler, NetworkDevice, WebSocket, WebSocketError, main
+from wit_websocket import Handler, NetworkDevice, WatchHandler, WebSocket, WebSocketError, main
 
-__all__ = ["Handler", "Run"]
+__all__ = ["Handler", "Run", "WatchHandler"]
 
 
 def start(args: list[str]) -> None:

@@ -14,7 +14,7 @@
 import { exit } from 'wasi:cli/exit@0.2.12';
 import { main } from '../../../guest/js/websocket.js';
 
-export { handler } from '../../../guest/js/websocket.js';
+export { handler, watchHandler } from '../../../guest/js/websocket.js';
 
 let echo; // ECHO_URL, serialized as WebSocket.url serializes it
 let refused; // REFUSED_URL

@@ -6,8 +6,12 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
 use wit_websocket_guest::{
-    CloseInfo, ConnectOptions, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket,
+    CloseInfo, ConnectOptions, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket, block_on,
+    clear_timer, connect as connect_async, set_interval, set_timeout,
 };
 
 wit_websocket_guest::export_handler!();
@@ -152,6 +156,71 @@ fn main() {
             .expect("the test gives valid URLs")
     };
     match scenario.as_str() {
+        // Push-mode timers: ordering by deadline, an interval cleared by its
+        // own callback after three ticks, a cleared timeout, and a timer set
+        // in `on_open` that sends; main keeps the guest busy for 40 ms so
+        // that several timers are due at the first wake-up.
+        "timers" => {
+            let start = Instant::now();
+            let at = move || start.elapsed().as_millis();
+            set_timeout(Duration::from_millis(60), move || {
+                println!("timeout 60 at={}", at())
+            });
+            set_timeout(Duration::from_millis(20), || println!("timeout 20"));
+            let cancelled = set_timeout(Duration::from_millis(10), || println!("cancelled fired"));
+            clear_timer(cancelled);
+            let ticks = Rc::new(RefCell::new(0));
+            let interval = Rc::new(RefCell::new(None));
+            let own = interval.clone();
+            *interval.borrow_mut() = Some(set_interval(Duration::from_millis(15), move || {
+                *ticks.borrow_mut() += 1;
+                println!("tick {}", ticks.borrow());
+                if *ticks.borrow() == 3 {
+                    clear_timer(own.borrow().expect("set before it runs"));
+                }
+            }));
+            let ws = connect(&urls[0]);
+            ws.on_open(move |ws| {
+                let ws = ws.clone();
+                set_timeout(Duration::from_millis(30), move || {
+                    report("send-late", ws.send_text("late"))
+                });
+            });
+            ws.on_message(|ws, message| {
+                println!("message {}", describe_message(&message));
+                report("close", ws.close_with(1000, ""));
+            });
+            ws.on_close(|_, info| println!("close {}", describe_close(&info)));
+            while start.elapsed() < Duration::from_millis(40) {}
+        }
+        // The async API: a writer that sends COUNT binary messages of SIZE
+        // bytes through the `Sink`, waiting for room, and reports the most
+        // the host ever held for it; then reads the server's one reply.
+        "async-writer" => {
+            let [url, count, size] = urls else {
+                panic!("async-writer URL COUNT SIZE")
+            };
+            let (count, size): (usize, usize) = (count.parse().unwrap(), size.parse().unwrap());
+            block_on(async {
+                let mut ws = connect_async(url).await.expect("connects");
+                let mut most_buffered = 0;
+                for n in 0..count {
+                    let mut message = vec![(n % 251) as u8; size];
+                    message[..8].copy_from_slice(&(n as u64).to_be_bytes());
+                    ws.feed(Message::Binary(message))
+                        .await
+                        .expect("the host accepts every send");
+                    most_buffered = most_buffered.max(ws.buffered_amount());
+                }
+                ws.flush().await.expect("flushes");
+                println!("sent {count} most-buffered={most_buffered}");
+                let reply = ws.next().await.expect("a reply").expect("no error");
+                println!("reply {}", describe_message(&reply));
+                ws.close(1000, "done").expect("closes");
+                while ws.next().await.is_some() {}
+                println!("close {}", describe_close(ws.close_info().expect("ended")));
+            });
+        }
         // Text and binary round trip, then a guest-initiated close with a code
         // and reason; the state is printed at every step.
         "echo" => {

@@ -1,0 +1,165 @@
+// The browser's timers (HTML "Timers": setTimeout, setInterval, clearTimeout,
+// clearInterval) on the host's event loop, for componentize-js components.
+//
+// StarlingMonkey runs its own event loop only inside an export call, until
+// that call's promise settles, so its native timers never fire once `run`
+// has returned. These run on the host's loop instead: every timer waits in
+// one queue here (earliest deadline first, equal deadlines in the order they
+// were set), and the host is asked to wake the guest (`network-device.watch`
+// of a monotonic-clock pollable) for the earliest. Each timer runs in an
+// export call of its own, so promise jobs queued by one settle before the
+// next runs, as after each task in a browser.
+//
+// Other modules watch pollables here too (`watch`), e.g. a socket's room to
+// send; the host calls `watchHandler.onReady` for each.
+
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.1';
+import { now, subscribeDuration } from 'wasi:clocks/monotonic-clock@0.2.12';
+
+const NS_PER_MS = 1_000_000n;
+
+// The device the watches are made on, made on first use (never at build
+// time: the module's top level runs when the component is built).
+let device = null;
+// False until `run` starts: timers set at build time wait for it.
+let started = false;
+
+// Watch id → its callback.
+const watches = new Map();
+
+/**
+ * Calls `callback` once `pollable` is ready (the host drops the pollable
+ * then). Returns a function that cancels the watch. The pollable must not be
+ * used after.
+ */
+export function watch(pollable, callback) {
+  device ??= new NetworkDevice();
+  const id = device.watch(pollable);
+  watches.set(id, callback);
+  return () => {
+    if (watches.delete(id)) device.unwatch(id);
+  };
+}
+
+/** The WIT `watch-handler` export: re-export it from the component's entry. */
+export const watchHandler = {
+  onReady(id) {
+    const callback = watches.get(id);
+    watches.delete(id);
+    callback?.();
+  },
+};
+
+// Pending timers, by id; and the same sorted by (deadline, id).
+const timers = new Map();
+const queue = [];
+let nextId = 1;
+// The watch that stands for the earliest timer: { cancel, deadline }.
+let armed = null;
+
+function before(a, b) {
+  return a.deadline < b.deadline || (a.deadline === b.deadline && a.id < b.id);
+}
+
+function enqueue(timer) {
+  let low = 0;
+  let high = queue.length;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if (before(queue[middle], timer)) low = middle + 1;
+    else high = middle;
+  }
+  queue.splice(low, 0, timer);
+}
+
+// Makes the host watch stand for the earliest timer.
+function arm() {
+  if (!started) return;
+  const earliest = queue[0];
+  if (armed !== null && earliest !== undefined && armed.deadline === earliest.deadline) return;
+  armed?.cancel();
+  armed = null;
+  if (earliest === undefined) return;
+  const wait = earliest.deadline - now();
+  const deadline = earliest.deadline;
+  armed = { deadline, cancel: watch(subscribeDuration(wait > 0n ? wait : 0n), fire) };
+}
+
+// Runs the earliest timer if it is due (one per host callback: see above).
+function fire() {
+  armed = null;
+  const timer = queue[0];
+  if (timer !== undefined && timer.deadline <= now()) {
+    queue.shift();
+    if (timer.repeat) {
+      timer.deadline = now() + timer.delay;
+      enqueue(timer);
+    } else {
+      timers.delete(timer.id);
+    }
+    try {
+      timer.callback(...timer.args);
+    } catch (error) {
+      console.error(`Uncaught ${error instanceof Error && error.stack ? `${error}\n${error.stack.trimEnd()}` : error}`);
+    }
+  }
+  arm();
+}
+
+// The timeout in nanoseconds, as HTML normalizes it: not a number or
+// negative means 0.
+function delayOf(timeout) {
+  const ms = Number(timeout);
+  return BigInt(Math.trunc(Number.isFinite(ms) && ms > 0 ? Math.min(ms, 2 ** 31 - 1) : 0)) * NS_PER_MS;
+}
+
+function schedule(handler, timeout, args, repeat) {
+  // A string handler is script, as in a browser.
+  const callback = typeof handler === 'function' ? handler : () => (0, eval)(String(handler));
+  const delay = delayOf(timeout);
+  const id = nextId++;
+  const timer = { id, callback, args, repeat, delay, deadline: (started ? now() : 0n) + delay };
+  timers.set(id, timer);
+  enqueue(timer);
+  arm();
+  return id;
+}
+
+function clear(id) {
+  const timer = timers.get(Number(id));
+  if (timer === undefined) return;
+  timers.delete(timer.id);
+  queue.splice(queue.indexOf(timer), 1);
+  arm();
+}
+
+/** HTML's `setTimeout(handler, timeout, ...args)`. */
+export function setTimeout(handler, timeout = 0, ...args) {
+  return schedule(handler, timeout, args, false);
+}
+
+/** HTML's `setInterval(handler, timeout, ...args)`. */
+export function setInterval(handler, timeout = 0, ...args) {
+  return schedule(handler, timeout, args, true);
+}
+
+/** HTML's `clearTimeout(id)`. */
+export function clearTimeout(id) {
+  clear(id);
+}
+
+/** HTML's `clearInterval(id)` (the same list as `clearTimeout`). */
+export function clearInterval(id) {
+  clear(id);
+}
+
+/** Called when `run` starts: timers set at build time start counting now. */
+export function startEventLoop() {
+  if (started) return;
+  started = true;
+  const start = now();
+  for (const timer of queue) timer.deadline += start;
+  arm();
+}
+
+Object.assign(globalThis, { setTimeout, setInterval, clearTimeout, clearInterval });

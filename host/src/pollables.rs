@@ -1,0 +1,70 @@
+//! The `wasi:io/poll.pollable`s this host hands out: a device's events, a
+//! socket's events, and room to send on a socket.
+//!
+//! Each is a table entry of its own, owned by its pollable (not a child of
+//! the device or socket), so a guest may drop a socket whose pollable it gave
+//! to `network-device.watch` without the table refusing.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use wasmtime_wasi_io::poll::Pollable;
+
+use crate::bindings::ReadyState;
+use crate::device::EventQueue;
+use crate::socket::SocketShared;
+
+/// Waits until `condition` holds, re-checking it whenever `notify` wakes.
+async fn wait_until(notify: &Notify, mut condition: impl FnMut() -> bool) {
+    loop {
+        let notified = notify.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a wake-up in between is not lost.
+        notified.as_mut().enable();
+        if condition() {
+            return;
+        }
+        notified.await;
+    }
+}
+
+/// Ready while an event is queued on the device (`network-device.subscribe`).
+pub(crate) struct DeviceEvents(pub(crate) Arc<EventQueue>);
+
+#[async_trait::async_trait]
+impl Pollable for DeviceEvents {
+    async fn ready(&mut self) {
+        let queue = &self.0;
+        wait_until(&queue.ready(), || !queue.is_empty()).await;
+    }
+}
+
+/// Ready while an event for the socket is queued (`websocket.subscribe`).
+pub(crate) struct SocketEvents(pub(crate) Arc<SocketShared>);
+
+#[async_trait::async_trait]
+impl Pollable for SocketEvents {
+    async fn ready(&mut self) {
+        let socket = &self.0;
+        wait_until(&socket.queue().ready(), || socket.has_pending()).await;
+    }
+}
+
+/// Ready while the socket's `buffered-amount` is at most the low-water mark,
+/// or the socket is not open (`websocket.subscribe-writable`).
+pub(crate) struct Writable {
+    pub(crate) socket: Arc<SocketShared>,
+    pub(crate) low_water_mark: u64,
+}
+
+#[async_trait::async_trait]
+impl Pollable for Writable {
+    async fn ready(&mut self) {
+        let socket = &self.socket;
+        let low_water_mark = self.low_water_mark;
+        wait_until(socket.written_notify(), || {
+            socket.buffered() <= low_water_mark || !matches!(socket.ready_state(), ReadyState::Open)
+        })
+        .await;
+    }
+}
