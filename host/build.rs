@@ -10,6 +10,7 @@ use std::process::Command;
 const GUESTS: &[&str] = &[
     "echo",
     "async-echo",
+    "reconnect",
     "chat",
     "probe",
     "autobahn",

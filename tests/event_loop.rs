@@ -5,17 +5,21 @@
 
 mod support;
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
-use support::{echo_journaling, probe, run_file, run_guest, serve};
+use support::{
+    GuestRun, TestServer, allow_all, echo_journaling, probe_with, run_file, run_guest,
+    run_language_guest, run_language_guest_with, serve,
+};
+use wit_websocket_host::WebSocketConfig;
 
-#[tokio::test]
-async fn push_mode_timers_fire_by_deadline_and_the_run_ends_with_the_last() {
-    let server = serve(echo_journaling).await;
-    let run = probe("timers", &[&server.url()]).await;
+/// Asserts what the `timers` scenarios of the Rust and Python guests print.
+fn assert_timers_ran_by_deadline(run: &GuestRun) {
     assert_eq!(run.status, 0, "{:#?}", run.stdout);
     let position = |line: &str| {
         run.stdout
@@ -42,15 +46,38 @@ async fn push_mode_timers_fire_by_deadline_and_the_run_ends_with_the_last() {
         run.stdout
     );
     // The timer set in on_open sent, the echo came back, the socket closed.
-    assert!(position("send-late ok") < position("message text late"));
-    assert!(position("message text late") < position("close 1000 clean=true"));
+    assert!(position("message") < position("close 1000 clean=true"));
     // The run waited for the last timer, however early the socket closed.
     let at: u128 = run.line("timeout 60 at=")["timeout 60 at=".len()..]
         .parse()
         .unwrap();
     assert!(at >= 60, "{at}");
     assert_eq!((run.live_sockets, run.pending_watches), (0, 0));
+}
+
+#[tokio::test]
+async fn rust_push_mode_timers_fire_by_deadline_and_the_run_ends_with_the_last() {
+    let server = serve(echo_journaling).await;
+    let run = probe_with("timers", &[&server.url()], allow_all()).await;
+    assert_timers_ran_by_deadline(&run);
+    assert!(
+        run.stdout.contains(&"send-late ok".to_string()),
+        "{:#?}",
+        run.stdout
+    );
     assert_eq!(server.journal.wait_for("text").await, "text late");
+}
+
+#[tokio::test]
+async fn python_push_mode_timers_fire_by_deadline_and_the_run_ends_with_the_last() {
+    let server = serve(echo_journaling).await;
+    let run = run_language_guest("tests/guests/py-async/app.py", &["timers", &server.url()]).await;
+    assert_timers_ran_by_deadline(&run);
+    assert!(
+        run.stdout.contains(&"message late".to_string()),
+        "{:#?}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -86,24 +113,25 @@ async fn async_echo_example_sends_through_the_sink_and_reads_the_stream() {
     server.journal.wait_for("ended").await;
 }
 
-#[tokio::test]
-async fn a_slow_reading_server_makes_the_async_writer_wait_without_loss() {
-    const COUNT: u64 = 192;
-    const SIZE: usize = 64 << 10;
-    // Reads one message every 2 ms, checks they come in order and whole,
-    // then replies with the count.
-    let server = serve(|mut ws, journal| async move {
+const SLOW_COUNT: u64 = 192;
+const SLOW_SIZE: usize = 64 << 10;
+
+/// A server that reads one message every 2 ms, records whether they came in
+/// order and whole, then replies `got N`.
+async fn slow_reading_server() -> TestServer {
+    serve(|mut ws, journal| async move {
         let mut received = 0u64;
-        while received < COUNT {
+        while received < SLOW_COUNT {
             match ws.next().await {
                 Some(Ok(Message::Binary(bytes))) => {
                     let n = u64::from_be_bytes(bytes[..8].try_into().unwrap());
-                    if n != received || bytes.len() != SIZE {
+                    if n != received || bytes.len() != SLOW_SIZE {
                         journal.record(format!("out of order {n} at {received}"));
                     }
                     received += 1;
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
+                Some(Ok(Message::Close(_))) if received == 0 => {}
                 other => return journal.record(format!("unexpected {other:?}")),
             }
         }
@@ -112,18 +140,251 @@ async fn a_slow_reading_server_makes_the_async_writer_wait_without_loss() {
         let _ = futures_util::SinkExt::send(&mut ws, reply).await;
         while let Some(Ok(_)) = ws.next().await {}
     })
-    .await;
-    let run = probe(
-        "async-writer",
-        &[&server.url(), &COUNT.to_string(), &SIZE.to_string()],
-    )
-    .await;
+    .await
+}
+
+/// The host refuses any send past 1 MiB (the SDKs' high-water mark) plus
+/// one message: a writer that did not wait for room would be refused.
+fn tight_buffer() -> WebSocketConfig {
+    WebSocketConfig {
+        max_buffered_amount: (1 << 20) + SLOW_SIZE as u64,
+        ..allow_all()
+    }
+}
+
+fn slow_writer_args(server: &TestServer) -> [String; 3] {
+    [server.url(), SLOW_COUNT.to_string(), SLOW_SIZE.to_string()]
+}
+
+#[tokio::test]
+async fn a_slow_reading_server_makes_the_rust_sink_wait_without_loss() {
+    let server = slow_reading_server().await;
+    let args = slow_writer_args(&server);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = probe_with("async-writer", &args, tight_buffer()).await;
     assert_eq!(run.status, 0, "{:#?}", run.stdout);
     let sent = run.line("sent ");
     let most: u64 = sent.rsplit('=').next().unwrap().parse().unwrap();
-    // At most the high-water mark (1 MiB) plus the message that crossed it.
-    assert!(most <= (1 << 20) + SIZE as u64, "{sent}");
-    assert_eq!(run.line("reply "), format!("reply text got {COUNT}"));
+    assert!(most <= (1 << 20) + SLOW_SIZE as u64, "{sent}");
+    assert_eq!(run.line("reply "), format!("reply text got {SLOW_COUNT}"));
     assert_eq!(run.line("close "), "close 1000 clean=true reason=done");
-    assert_eq!(server.journal.lines()[0], format!("received {COUNT}"));
+    assert_eq!(server.journal.lines()[0], format!("received {SLOW_COUNT}"));
+}
+
+#[tokio::test]
+async fn a_slow_reading_server_makes_the_python_writer_wait_without_loss() {
+    let server = slow_reading_server().await;
+    let [url, count, size] = slow_writer_args(&server);
+    let args = ["writer", &url, &count, &size];
+    let run = run_language_guest_with("tests/guests/py-async/app.py", &args, tight_buffer()).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            format!("sent {SLOW_COUNT}"),
+            format!("reply got {SLOW_COUNT}"),
+            "close 1000 ".to_string()
+        ]
+    );
+    assert_eq!(server.journal.lines()[0], format!("received {SLOW_COUNT}"));
+}
+
+#[tokio::test]
+async fn a_slow_reading_server_makes_the_javascript_stream_writer_wait_without_loss() {
+    let server = slow_reading_server().await;
+    let [url, count, size] = slow_writer_args(&server);
+    let args = ["writer", &url, &count, &size];
+    let run =
+        run_language_guest_with("tests/guests/js-streams/app.js", &args, tight_buffer()).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert!(
+        !run.stdout.iter().any(|l| l.starts_with("write failed")),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(run.line("sent "), format!("sent {SLOW_COUNT}"));
+    assert_eq!(run.line("reply "), format!("reply got {SLOW_COUNT}"));
+    assert_eq!(run.line("close "), "close 1000 done");
+    assert_eq!(
+        run.line("pushed socket closed "),
+        "pushed socket closed 1000"
+    );
+    // The pushed socket's connection journals on its own; the stream's:
+    let lines = server.journal.lines();
+    assert!(
+        lines.contains(&format!("received {SLOW_COUNT}")),
+        "{lines:?}"
+    );
+    assert!(
+        !lines.iter().any(|l| l.starts_with("out of order")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn javascript_websocketstream_echo_example_reads_and_writes_streams() {
+    let server = serve(echo_journaling).await;
+    let url = server.url();
+    let run = run_language_guest("examples/js-stream-echo/app.js", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            format!("open: {url}"),
+            "echo: hello from a stream".to_string(),
+            "echo: 3 bytes".to_string(),
+            "close: 1000 done".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn python_asyncio_echo_example_reads_with_async_for() {
+    let server = serve(echo_journaling).await;
+    let url = server.url();
+    let run = run_language_guest("examples/python-async-echo/app.py", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            format!("open: {url}"),
+            "echo: hello, asyncio".to_string(),
+            "echo: 3 bytes".to_string(),
+            "no more messages".to_string(),
+            "close: 1000 ".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_turbulenz_network_device_delivers_only_on_update() {
+    let server = serve(echo_journaling).await;
+    let run = run_language_guest(
+        "tests/guests/js-streams/app.js",
+        &["turbulenz", &server.url()],
+    )
+    .await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "state before any update=0 updates=0",
+            "open state=1",
+            "message frame by frame",
+            "close 1000 true",
+        ]
+    );
+}
+
+/// An echo server on a fixed address that the test can stop (its listener
+/// and every connection, dropped without a closing handshake) and start again.
+struct RestartableEcho {
+    address: SocketAddr,
+    journal: support::Journal,
+    accept_loop: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl RestartableEcho {
+    async fn start() -> Self {
+        let mut server = Self {
+            address: "127.0.0.1:0".parse().unwrap(),
+            journal: support::Journal::default(),
+            accept_loop: None,
+        };
+        server.restart().await;
+        server
+    }
+
+    async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .expect("binds again");
+        self.address = listener.local_addr().unwrap();
+        let journal = self.journal.clone();
+        self.accept_loop = Some(tokio::spawn(async move {
+            // Owned here, so stopping the accept loop drops every connection.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                let journal = journal.clone();
+                connections.spawn(async move {
+                    if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                        echo_journaling(ws, journal).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    fn stop(&mut self) {
+        if let Some(accept_loop) = self.accept_loop.take() {
+            accept_loop.abort();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.address)
+    }
+}
+
+/// Runs a reconnect example (heartbeat 50 ms, 15 echoes, backoff from 50 ms)
+/// against a server that is stopped after three heartbeats and started again
+/// 300 ms later; the example must reconnect and finish.
+async fn reconnect_example_survives_a_server_restart<F, Fut>(run: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = GuestRun> + Send + 'static,
+{
+    let mut server = RestartableEcho::start().await;
+    let guest = tokio::spawn(run(server.url()));
+    server.journal.wait_for("text ping 3").await;
+    server.stop();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.restart().await;
+    let run = guest.await.expect("the guest run completes");
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let lines = &run.stdout;
+    assert_eq!(run.lines_starting("connected 1").len(), 1, "{lines:#?}");
+    assert!(!run.lines_starting("connected 2").is_empty(), "{lines:#?}");
+    assert!(
+        !run.lines_starting("disconnected 1006; reconnecting in ")
+            .is_empty(),
+        "{lines:#?}"
+    );
+    assert!(
+        lines.last().unwrap().starts_with("done: 15 echoes over "),
+        "{lines:#?}"
+    );
+    assert_eq!(run.live_sockets, 0);
+}
+
+const RECONNECT_ARGS: [&str; 3] = ["50", "15", "50"];
+
+#[tokio::test]
+async fn rust_reconnect_example_survives_a_server_restart() {
+    reconnect_example_survives_a_server_restart(|url| async move {
+        let mut args = vec![url.as_str()];
+        args.extend(RECONNECT_ARGS);
+        run_guest("reconnect", &args).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn javascript_reconnect_example_survives_a_server_restart() {
+    reconnect_example_survives_a_server_restart(|url| async move {
+        let mut args = vec![url.as_str()];
+        args.extend(RECONNECT_ARGS);
+        run_language_guest("examples/reconnect/js/app.js", &args).await
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn python_reconnect_example_survives_a_server_restart() {
+    reconnect_example_survives_a_server_restart(|url| async move {
+        let mut args = vec![url.as_str()];
+        args.extend(RECONNECT_ARGS);
+        run_language_guest("examples/reconnect/python/app.py", &args).await
+    })
+    .await;
 }

@@ -225,18 +225,7 @@ export class WebSocket extends EventTarget {
 
   /** Starts the closing handshake (or, while connecting, fails the connection). */
   close(code = undefined, reason = undefined) {
-    if (code !== undefined) {
-      code = clampUint16(code);
-      if (code !== 1000 && (code < 3000 || code > 4999)) {
-        throw new DOMException(`WebSocket.close: the code must be 1000 or in 3000-4999, not ${code}`, 'InvalidAccessError');
-      }
-    }
-    if (reason !== undefined) {
-      reason = String(reason).toWellFormed();
-      if (utf8.encode(reason).length > 123) {
-        throw new DOMException('WebSocket.close: the reason is longer than 123 bytes of UTF-8', 'SyntaxError');
-      }
-    }
+    [code, reason] = checkClose('WebSocket.close', code, reason);
     if (this.#state === CLOSING || this.#state === CLOSED) return;
     this.#state = CLOSING;
     if (this.#outbox.length > 0) {
@@ -408,9 +397,27 @@ export function main(start) {
   };
 }
 
+// close()'s checks: the code 1000 or in 3000-4999, the reason at most 123
+// bytes of UTF-8. Returns them as the host takes them.
+export function checkClose(caller, code, reason) {
+  if (code !== undefined) {
+    code = clampUint16(code);
+    if (code !== 1000 && (code < 3000 || code > 4999)) {
+      throw new DOMException(`${caller}: the code must be 1000 or in 3000-4999, not ${code}`, 'InvalidAccessError');
+    }
+  }
+  if (reason !== undefined) {
+    reason = String(reason).toWellFormed();
+    if (utf8.encode(reason).length > 123) {
+      throw new DOMException(`${caller}: the reason is longer than 123 bytes of UTF-8`, 'SyntaxError');
+    }
+  }
+  return [code, reason];
+}
+
 // The constructor's URL steps: absolute, http(s) mapped to ws(s), ws or wss,
 // no fragment (not even an empty one, hence the search for '#').
-function parseURL(url) {
+export function parseURL(url) {
   let parsed;
   try {
     parsed = new URL(url);
@@ -430,7 +437,7 @@ function parseURL(url) {
 
 // `protocols` is a string or a sequence of strings; each must be a token,
 // and none may be offered twice.
-function parseProtocols(protocols) {
+export function parseProtocols(protocols) {
   const list = typeof protocols === 'object' && protocols !== null && typeof protocols[Symbol.iterator] === 'function'
     ? Array.from(protocols, String)
     : [String(protocols)];
@@ -479,7 +486,7 @@ function clampUint16(value) {
 
 // A WIT function returning `result<_, error-code>` throws a ComponentError
 // whose `payload` is the error-code; anything else thrown is a bug.
-function errorCodeOf(thrown) {
+export function errorCodeOf(thrown) {
   if (thrown?.payload?.tag === undefined) throw thrown;
   return thrown.payload;
 }
@@ -493,7 +500,7 @@ function catchErrorCode(call) {
   }
 }
 
-function describeErrorCode({ tag, val }) {
+export function describeErrorCode({ tag, val }) {
   if (val === undefined) return tag;
   if (typeof val === 'object') return `${tag}: ${val.status} ${val.message}`; // handshake-rejected
   return `${tag}: ${val}`;

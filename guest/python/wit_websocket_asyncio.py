@@ -326,6 +326,7 @@ class connect:  # noqa: N801 - named as websockets' connect
 
     async def _connect(self) -> ClientConnection:
         device = network.NetworkDevice()
+        device.set_push(False)  # taken when read, never pushed to callbacks
         try:
             socket = device.create_websocket(self._url, self._options)
         except Err as error:

@@ -81,6 +81,8 @@ pub async fn connect_with(
     options: &ConnectOptions,
 ) -> Result<AsyncWebSocket, ErrorCode> {
     let device = wit::NetworkDevice::new();
+    // Taken when read, never pushed to callbacks.
+    device.set_push(false);
     let socket = device.create_websocket(url, Some(options))?;
     let mut ws = AsyncWebSocket {
         events: Rc::new(device.subscribe()),

@@ -6,7 +6,7 @@
 //! in order.
 
 use std::collections::VecDeque;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
@@ -25,6 +25,8 @@ pub struct EventQueue {
     events: Mutex<VecDeque<QueuedEvent>>,
     /// Sockets of this device that are still live.
     pub(crate) live_sockets: AtomicUsize,
+    /// False when the guest takes this device's events only with `update`.
+    pushed: AtomicBool,
     /// The guest-wide notifier: woken on every push, so pollables and the
     /// dispatcher re-check their condition.
     ready: Arc<Notify>,
@@ -35,6 +37,7 @@ impl EventQueue {
         Self {
             events: Mutex::new(VecDeque::new()),
             live_sockets: AtomicUsize::new(0),
+            pushed: AtomicBool::new(true),
             ready,
         }
     }
@@ -78,6 +81,15 @@ impl EventQueue {
     /// The notifier woken on every push.
     pub(crate) fn ready(&self) -> Arc<Notify> {
         self.ready.clone()
+    }
+
+    /// Whether the dispatcher delivers this device's events (`set-push`).
+    pub(crate) fn is_pushed(&self) -> bool {
+        self.pushed.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_pushed(&self, pushed: bool) {
+        self.pushed.store(pushed, Ordering::Release);
     }
 
     /// True when no event is waiting.

@@ -185,21 +185,23 @@ impl WebSocketCtx {
         self.events_ready.clone()
     }
 
-    /// True when some device has an event waiting.
+    /// True when some pushed device has an event waiting for the dispatcher
+    /// (events of a device the guest pulls wait for its `update`).
     pub fn has_pending_events(&self) -> bool {
         self.devices
             .iter()
             .filter_map(Weak::upgrade)
-            .any(|queue| !queue.is_empty())
+            .any(|queue| queue.is_pushed() && !queue.is_empty())
     }
 
-    /// Takes every pending event of every device, device by device (each
-    /// device's events in order).
+    /// Takes every pending event of every pushed device, device by device
+    /// (each device's events in order).
     pub(crate) fn take_all_events(&mut self) -> Vec<device::QueuedEvent> {
         self.devices.retain(|queue| queue.strong_count() > 0);
         self.devices
             .iter()
             .filter_map(Weak::upgrade)
+            .filter(|queue| queue.is_pushed())
             .flat_map(|queue| queue.take_all())
             .collect()
     }

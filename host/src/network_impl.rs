@@ -113,6 +113,11 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         subscribe(self.table, events)
     }
 
+    fn set_push(&mut self, device: Resource<NetworkDevice>, enabled: bool) -> wasmtime::Result<()> {
+        self.table.get(&device)?.queue.set_pushed(enabled);
+        Ok(())
+    }
+
     fn watch(
         &mut self,
         device: Resource<NetworkDevice>,

@@ -273,12 +273,21 @@ pub fn language_component(entry: &str) -> Component {
 /// Runs the JavaScript or Python guest `entry` (see [`language_component`])
 /// with `args`, every host allowed.
 pub async fn run_language_guest(entry: &str, args: &[&str]) -> GuestRun {
+    run_language_guest_with(entry, args, allow_all()).await
+}
+
+/// As [`run_language_guest`], with the host enforcing `config`.
+pub async fn run_language_guest_with(
+    entry: &str,
+    args: &[&str],
+    config: WebSocketConfig,
+) -> GuestRun {
     let component = language_component(entry);
     run_component(
         &component,
         entry,
         args,
-        allow_all(),
+        config,
         wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT,
     )
     .await

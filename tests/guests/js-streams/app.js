@@ -1,0 +1,65 @@
+// Test guest for the stream and Turbulenz APIs.
+//
+//   js-streams writer URL COUNT SIZE   writes COUNT binary messages of SIZE bytes
+//                                      through a WebSocketStream writer, waiting
+//                                      on `writer.ready`, then reads one reply
+//   js-streams turbulenz URL           the Turbulenz NetworkDevice, updated once
+//                                      per 16 ms frame by setInterval
+import { main } from '../../../guest/js/websocket.js';
+import { NetworkDevice, WebSocketStream } from '../../../guest/js/websocket-stream.js';
+
+export { handler, watchHandler } from '../../../guest/js/websocket.js';
+
+async function writer(url, count, size) {
+  const wss = new WebSocketStream(url);
+  const { readable, writable } = await wss.opened;
+  const writer = writable.getWriter();
+  // A pushed socket beside the pulled one: its events still come.
+  const pushed = new WebSocket(url);
+  pushed.onopen = () => pushed.close(1000);
+  pushed.onclose = (event) => console.log(`pushed socket closed ${event.code}`);
+  for (let n = 0; n < count; n++) {
+    await writer.ready;
+    const message = new Uint8Array(size).fill(n % 251);
+    new DataView(message.buffer).setBigUint64(0, BigInt(n));
+    writer.write(message).catch((error) => console.log(`write failed ${error}`));
+  }
+  await writer.ready;
+  console.log(`sent ${count}`);
+  const { value } = await readable.getReader().read();
+  console.log(`reply ${value}`);
+  wss.close({ closeCode: 1000, reason: 'done' });
+  const { closeCode, reason } = await wss.closed;
+  console.log(`close ${closeCode} ${reason}`);
+}
+
+function turbulenz(url) {
+  const device = new NetworkDevice();
+  const ws = device.createWebSocket(url);
+  ws.onopen = () => {
+    console.log(`open state=${ws.readyState}`);
+    ws.send('frame by frame');
+  };
+  ws.onmessage = (message) => {
+    console.log(`message ${message.data}`);
+    ws.close(1000, 'done');
+  };
+  ws.onclose = (event) => {
+    console.log(`close ${event.code} ${event.wasClean}`);
+    clearInterval(frames);
+    ws.destroy();
+  };
+  let updates = 0;
+  const frames = setInterval(() => {
+    updates += 1;
+    device.update();
+  }, 16);
+  setTimeout(() => console.log(`state before any update=${ws.readyState} updates=${updates}`), 0);
+}
+
+export const run = main((args) => {
+  const [, mode, url, count, size] = args;
+  if (mode === 'writer') return writer(url, Number(count), Number(size));
+  if (mode === 'turbulenz') return turbulenz(url);
+  throw `unknown mode ${mode}`;
+});
