@@ -123,12 +123,25 @@ enum Measure {
     RoundTrip(Duration, Duration),
     /// Time for all messages of a pipelined run.
     Elapsed(Duration),
+    /// How late a 10 ms interval timer ran while the guest echoed, p50 and p99.
+    Lateness(Duration, Duration),
 }
 
 /// The clients of the echo workloads: the native baseline, the bench guest
-/// through the host (push and pull), tungstenite inside a guest, and the
-/// JavaScript and Python bench guests through the host.
-const CLIENTS: [&str; 6] = ["native", "push", "pull", "in-guest", "js", "python"];
+/// through the host (push, pull, and async: the SDK's Stream/Sink socket),
+/// tungstenite inside a guest, and the JavaScript and Python bench guests
+/// through the host.
+const CLIENTS: [&str; 9] = [
+    "native",
+    "push",
+    "pull",
+    "in-guest",
+    "async",
+    "js",
+    "python",
+    "js-async",
+    "python-async",
+];
 
 /// The JavaScript and Python bench guests, built by `guest/componentize`.
 const LANGUAGE_GUESTS: [(&str, &str); 2] = [
@@ -202,7 +215,7 @@ impl Setup {
             Err(_) => None,
         };
         let [js, python] = LANGUAGE_GUESTS.map(|(name, entry)| {
-            runs(name)
+            (runs(name) || runs(&format!("{name}-async")))
                 .then(|| language_guest(&runner, name, entry))
                 .flatten()
         });
@@ -270,6 +283,10 @@ impl Setup {
         if workload.transport == Transport::Deflate {
             shape.push(COMPRESSIBLE_UNIT.to_string());
         }
+        // The JavaScript and Python async clients: the ws workloads only.
+        if client.ends_with("-async") && workload.transport != Transport::Ws {
+            return Ok(None);
+        }
         let config = self.config(&url, workload.transport);
         let measure = match client {
             "native" => native(&url, workload, &self.client_tls).await?,
@@ -286,11 +303,13 @@ impl Setup {
                 let env = [("BENCH_CA_PEM", self.ca_pem.as_str())];
                 in_guest(&self.runner, component, config, &args, &env, workload).await?
             }
-            mode => {
-                let component = match mode {
-                    "js" => self.js.as_ref(),
-                    "python" => self.python.as_ref(),
-                    _ => Some(&self.guest),
+            client => {
+                let (component, mode) = match client {
+                    "js" => (self.js.as_ref(), "push"),
+                    "python" => (self.python.as_ref(), "push"),
+                    "js-async" => (self.js.as_ref(), "async"),
+                    "python-async" => (self.python.as_ref(), "async"),
+                    mode => (Some(&self.guest), mode),
                 };
                 let Some(component) = component else {
                     return Ok(None);
@@ -300,6 +319,52 @@ impl Setup {
             }
         };
         Ok(Some(measure))
+    }
+}
+
+impl Setup {
+    /// How late a 10 ms interval timer runs in `client`'s guest (push mode)
+    /// while it echoes 64 B messages at full speed, 64 in flight: the ratio
+    /// line, or `None` when that guest was not built.
+    async fn timer_lateness(
+        &self,
+        client: &str,
+        repetitions: usize,
+        quick: bool,
+    ) -> wasmtime::Result<Option<String>> {
+        let count = if quick { 20_000 } else { 200_000 };
+        let workload = workload("timer 10ms", Transport::Ws, count, 64, 64);
+        let component = match client {
+            "js" => self.js.as_ref(),
+            _ => Some(&self.guest),
+        };
+        let Some(component) = component else {
+            return Ok(None);
+        };
+        let url = self.url(&workload);
+        let args = [
+            "bench",
+            "push",
+            "timer",
+            &url,
+            &count.to_string(),
+            "64",
+            "64",
+        ]
+        .map(String::from);
+        let mut measures = Vec::new();
+        for _ in 0..repetitions {
+            let config = self.config(&url, workload.transport);
+            measures.push(in_guest(&self.runner, component, config, &args, &[], &workload).await?);
+        }
+        let Measure::Lateness(p50, p99) = median(&measures) else {
+            wasmtime::bail!("the {client} guest reported no timer lateness");
+        };
+        Ok(Some(format!(
+            "bench: {client} timer lateness 10 ms while echoing 64B = p50 {:.1} µs, p99 {:.1} µs",
+            micros(p50),
+            micros(p99)
+        )))
     }
 }
 
@@ -390,7 +455,10 @@ pub async fn run(
                     let (msgs, mbps) = throughput(workload, *elapsed);
                     println!("{name:<20} {client:<8} {msgs:>14.0} {mbps:>14.1}");
                 }
-                None => println!("{name:<20} {client:<8} {:>14} {:>14}", "—", "—"),
+                // Only the timer workload reports lateness, outside this table.
+                Some(Measure::Lateness(..)) | None => {
+                    println!("{name:<20} {client:<8} {:>14} {:>14}", "—", "—")
+                }
             }
         }
         let native = medians[0];
@@ -399,6 +467,14 @@ pub async fn run(
         }
         // The host against a WebSocket library compiled into the guest.
         ratios.extend(ratio("push", "in-guest", workload, medians[1], medians[3]));
+    }
+    // The timer workload is its own: `--only timer` runs it alone.
+    if only.is_empty() || only.iter().any(|o| "timer".starts_with(o.as_str())) {
+        for client in ["push", "js"].into_iter().filter(|c| runs(c)) {
+            if let Some(line) = setup.timer_lateness(client, repetitions, quick).await? {
+                ratios.push(line);
+            }
+        }
     }
     if only.is_empty() && clients.is_empty() {
         scale(repetitions, quick, &mut ratios).await?;
@@ -790,6 +866,7 @@ fn median(measures: &[Measure]) -> Measure {
     median_by(measures, |m| match m {
         Measure::RoundTrip(p50, _) => p50.as_secs_f64(),
         Measure::Elapsed(elapsed) => elapsed.as_secs_f64(),
+        Measure::Lateness(p50, _) => p50.as_secs_f64(),
     })
 }
 
@@ -949,19 +1026,35 @@ async fn in_guest(
     }
     instance.shutdown().await;
     let output = String::from_utf8_lossy(&stdout.contents()).to_string();
-    let numbers = |prefix: &str| -> Option<Vec<u64>> {
-        let line = output.lines().find(|l| l.starts_with(prefix))?;
-        line.split_whitespace()
-            .skip(1)
-            .map(|n| n.parse().ok())
-            .collect()
-    };
-    match (workload.kind, numbers("rtt-ns"), numbers("pipe-ns")) {
+    match (
+        workload.kind,
+        numbers(&output, "rtt-ns"),
+        numbers(&output, "pipe-ns"),
+    ) {
         ("rtt", Some(ns), _) if ns.len() == 2 => Ok(Measure::RoundTrip(
             Duration::from_nanos(ns[0]),
             Duration::from_nanos(ns[1]),
         )),
-        ("pipe", _, Some(ns)) if ns.len() == 1 => Ok(Measure::Elapsed(Duration::from_nanos(ns[0]))),
+        ("pipe", _, Some(ns)) if ns.len() == 1 => {
+            if let Some(late) = numbers(&output, "lateness-ns")
+                && let [p50, p99] = late[..]
+            {
+                return Ok(Measure::Lateness(
+                    Duration::from_nanos(p50),
+                    Duration::from_nanos(p99),
+                ));
+            }
+            Ok(Measure::Elapsed(Duration::from_nanos(ns[0])))
+        }
         _ => wasmtime::bail!("the guest {args:?} reported nothing usable: {output:?}"),
     }
+}
+
+/// The numbers after `prefix` on the first line of `output` starting with it.
+fn numbers(output: &str, prefix: &str) -> Option<Vec<u64>> {
+    let line = output.lines().find(|l| l.starts_with(prefix))?;
+    line.split_whitespace()
+        .skip(1)
+        .map(|n| n.parse().ok())
+        .collect()
 }

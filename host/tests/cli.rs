@@ -196,6 +196,14 @@ fn bench_runs_every_client_and_ends_with_ratio_lines() {
     // The JavaScript and Python guests (the tests' toolchains build them).
     assert_eq!(count("bench: js/native "), 14, "{stdout}");
     assert_eq!(count("bench: python/native "), 14, "{stdout}");
+    // The async clients: Rust on every workload, JavaScript and Python on ws.
+    assert_eq!(count("bench: async/native "), 14, "{stdout}");
+    assert_eq!(count("bench: js-async/native "), 5, "{stdout}");
+    assert_eq!(count("bench: python-async/native "), 5, "{stdout}");
+    for client in ["push", "js"] {
+        let prefix = format!("bench: {client} timer lateness 10 ms while echoing 64B = p50 ");
+        assert_eq!(count(&prefix), 1, "{stdout}");
+    }
     let last_lines: Vec<&str> = stdout.lines().rev().take(3).collect();
     assert!(
         last_lines[2].starts_with("bench: pull/native connect 100 sockets = "),

@@ -3,7 +3,8 @@
 times itself with the monotonic clock.
 
 Usage: ``bench MODE WORKLOAD URL COUNT SIZE WINDOW [TEXT]``, as the Rust bench
-guest (MODE is ignored: the SDK's callbacks are pushed). Prints
+guest: MODE ``async`` is asyncio (``wit_websocket_asyncio``: ``await
+ws.send``, ``await ws.recv``), any other the SDK's pushed callbacks. Prints
 ``rtt-ns P50 P99`` or ``pipe-ns ELAPSED``.
 """
 
@@ -11,8 +12,38 @@ import sys
 import time
 
 from wit_websocket import Handler, NetworkDevice, WatchHandler, WebSocket, WebSocketError, main
+from wit_websocket_asyncio import connect, run
 
 __all__ = ["Handler", "Run", "WatchHandler"]
+
+
+def report_round_trips(round_trips: list[int]) -> None:
+    round_trips.sort()
+    at = lambda q: round_trips[int((len(round_trips) - 1) * q)]  # noqa: E731
+    print(f"rtt-ns {at(0.5)} {at(0.99)}")
+
+
+async def echo_async(url: str, rtt: bool, payload: str | bytes, count: int, window: int) -> None:
+    async with connect(url, compression=isinstance(payload, str)) as ws:
+        started = time.monotonic_ns()
+        if rtt:
+            round_trips = []
+            for _ in range(count):
+                sent_at = time.monotonic_ns()
+                await ws.send(payload)
+                await ws.recv()
+                round_trips.append(time.monotonic_ns() - sent_at)
+            report_round_trips(round_trips)
+        else:
+            sent = min(window, count)
+            for _ in range(sent):
+                await ws.send(payload)
+            for _ in range(count):
+                await ws.recv()
+                if sent < count:
+                    await ws.send(payload)
+                    sent += 1
+            print(f"pipe-ns {time.monotonic_ns() - started}")
 
 
 def start(args: list[str]) -> None:
@@ -26,6 +57,9 @@ def start(args: list[str]) -> None:
     else:
         payload = b"\x5a" * size
     rtt = workload == "rtt"
+    if args[1] == "async":
+        run(echo_async(url, rtt, payload, count, window))
+        return
     round_trips: list[int] = []
     sent = received = started = last_send = 0
 
@@ -54,9 +88,7 @@ def start(args: list[str]) -> None:
             send(ws)
         elif received == count:
             if rtt:
-                round_trips.sort()
-                at = lambda q: round_trips[int((len(round_trips) - 1) * q)]  # noqa: E731
-                print(f"rtt-ns {at(0.5)} {at(0.99)}")
+                report_round_trips(round_trips)
             else:
                 print(f"pipe-ns {time.monotonic_ns() - started}")
             ws.close()
