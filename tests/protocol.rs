@@ -10,9 +10,10 @@ use tokio::net::TcpStream;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::{
     Frame,
-    coding::{Data, OpCode},
+    coding::{CloseCode, Data, OpCode},
 };
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::echo_server::EchoServer;
@@ -483,4 +484,49 @@ async fn a_compressed_frame_announcing_more_than_the_frame_limit_fails_with_1009
     let run = probe("observe", &[&server.url()]).await;
     run.assert_failed_at(1, "message-too-large ");
     assert_eq!(server.journal.wait_for("close").await, "close 1009");
+}
+
+#[tokio::test]
+async fn after_the_peers_close_frame_the_socket_is_closing_and_sends_are_refused() {
+    // Says goodbye, sends its close frame, reads the answer, then holds the
+    // TCP connection for a second before dropping it.
+    let server = serve(|mut ws, journal| async move {
+        let _ = ws.send(Message::Text("bye".into())).await;
+        let frame = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "server done".into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        while let Some(message) = ws.next().await {
+            journal.record(format!("after close {message:?}"));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    })
+    .await;
+    let run = probe("send-after-peer-close", &[&server.url()]).await;
+    // The message is delivered `open` or, if the close frame has arrived
+    // meanwhile, `closing`, as in a browser.
+    assert!(
+        run.stdout[0].starts_with("message text bye state="),
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout[1..],
+        [
+            "later state=closing",
+            "send err invalid-state cannot send after the socket started closing",
+            "close 1000 clean=true reason=server done state=closed",
+        ]
+    );
+    // Nothing the guest sent reached the server after its close frame.
+    assert!(
+        !server
+            .journal
+            .lines()
+            .iter()
+            .any(|l| l.contains("too late")),
+        "{:?}",
+        server.journal.lines()
+    );
 }

@@ -5,7 +5,7 @@ mod support;
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::policy::AllowList;
 
-use support::{echo_journaling, probe_with, serve};
+use support::{echo_journaling, probe, probe_with, serve};
 
 #[tokio::test]
 async fn a_host_not_allowed_is_refused_with_not_permitted_naming_the_flag() {
@@ -384,5 +384,142 @@ async fn a_guest_that_traps_in_run_loses_its_sockets_with_1011() {
     assert_eq!(
         server.journal.wait_for("close").await,
         "close 1011 the application failed"
+    );
+}
+
+#[tokio::test]
+async fn hostile_connect_options_are_refused_at_create_and_nothing_connects() {
+    let server = serve(echo_journaling).await;
+    let run = probe("hostile-options", &[&server.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    for case in [
+        "30000-headers",
+        "c0-in-value",
+        "del-in-value",
+        "20k-header-bytes",
+        "100k-protocols",
+        "case-duplicates",
+        "keepalive-1ms",
+        "connect-timeout-0",
+    ] {
+        let line = run.line(&format!("{case} "));
+        assert!(
+            line.starts_with(&format!("{case} err invalid-options ")),
+            "{line}"
+        );
+    }
+    assert!(
+        run.line("long-url ")
+            .starts_with("long-url err invalid-url "),
+        "{:#?}",
+        run.stdout
+    );
+    // The one plain socket connected and closed cleanly; nothing else reached the server.
+    assert_eq!(run.line("close "), "close 1005 clean=true reason=");
+    server.journal.wait_for("ended").await;
+    assert_eq!(server.journal.lines(), ["close none", "ended"]);
+}
+
+#[tokio::test]
+async fn browsers_bad_ports_are_refused_unless_named() {
+    // A real WebSocket server on 10080 (Amanda backup, on the Fetch
+    // standard's bad-port list; above 1024, so any user can bind it).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:10080")
+        .await
+        .expect("127.0.0.1:10080 is free for this test");
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                if let Ok(ws) = tokio_tungstenite::accept_async(tcp).await {
+                    echo_journaling(ws, Journal::default()).await;
+                }
+            });
+        }
+    });
+    let url = "ws://127.0.0.1:10080/";
+    // Allowed everything, the guest is still refused at create; so are the
+    // other bad ports (25 SMTP, 6697 IRC over TLS).
+    for url in [url, "ws://127.0.0.1:25/", "ws://127.0.0.1:6697/"] {
+        let run = probe_with("connect", &[url], allow_all()).await;
+        let line = run.line("create err ");
+        let named = &url["ws://".len()..url.len() - 1];
+        assert!(
+            line.starts_with("create err not-permitted port ")
+                && line.contains(&format!("--allow-net={named}")),
+            "{line}"
+        );
+    }
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Named exactly, the port is allowed.
+    let named = AllowList::deny_all().allow("127.0.0.1:10080").unwrap();
+    let run = probe_with(
+        "connect",
+        &[url, "then=close"],
+        WebSocketConfig::with_policy(named),
+    )
+    .await;
+    assert!(
+        run.lines_starting("push 1 open").len() == 1,
+        "{:#?}",
+        run.stdout
+    );
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1);
+    server.abort();
+}
+
+/// Completes the handshake, then never reads (holding the connection open
+/// far longer than any test runs).
+async fn never_reading_server() -> support::TestServer {
+    serve(|ws: ServerSocket, journal: Journal| async move {
+        journal.record("holding");
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        drop(ws);
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_peer_that_never_reads_cannot_hold_a_closed_socket_past_the_close_timeout() {
+    let server = never_reading_server().await;
+    let config = WebSocketConfig {
+        max_buffered_amount: 48 << 20,
+        close_timeout: Duration::from_millis(500),
+        ..allow_all()
+    };
+    let started = std::time::Instant::now();
+    let run = support::probe_with("stuff", &[&server.url()], config).await;
+    let elapsed = started.elapsed();
+    assert_eq!(run.line("close "), "close ok", "{:#?}", run.stdout);
+    let error = run.line("push 1 error ");
+    assert!(
+        error.starts_with("push 1 error timeout the peer did not take our data within 500ms"),
+        "{error}"
+    );
+    assert_eq!(
+        run.line("push 1 close "),
+        "push 1 close 1006 clean=false reason= state=closed"
+    );
+    // Not a minute: the close timeout after the 48 MiB were queued.
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_eq!((run.live_sockets, run.running_tasks), (0, 0));
+}
+
+#[tokio::test]
+async fn a_destroyed_socket_whose_peer_never_reads_ends_its_task() {
+    let server = never_reading_server().await;
+    let config = WebSocketConfig {
+        max_buffered_amount: 48 << 20,
+        close_timeout: Duration::from_millis(300),
+        ..allow_all()
+    };
+    let run = support::probe_with("stuff-then-destroy", &[&server.url()], config).await;
+    assert_eq!(run.line("destroyed"), "destroyed", "{:#?}", run.stdout);
+    // The socket's I/O task (and its file descriptor) is gone.
+    assert_eq!(
+        (run.live_sockets, run.held_sockets, run.running_tasks),
+        (0, 0, 0)
     );
 }

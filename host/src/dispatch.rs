@@ -8,6 +8,7 @@
 //! browser's event loop it runs timers too (see [`crate::watch`]).
 
 use std::pin::pin;
+use std::time::{Duration, Instant};
 
 use wasmtime::Store;
 use wasmtime::component::{Instance, InstancePre, Resource};
@@ -19,6 +20,7 @@ use crate::bindings::exports::wit_websocket::client::handler::{
 use crate::bindings::exports::wit_websocket::client::watch_handler::{
     Guest as WatchHandler, GuestIndices as WatchHandlerIndices,
 };
+use crate::device::QueuedEvent;
 use crate::socket::WebSocket;
 use crate::{EPOCH_TICK, WebSocketView};
 
@@ -76,45 +78,67 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
 ) -> wasmtime::Result<usize> {
-    let delivered = deliver_events(store, &callbacks.handler).await?;
-    let view = store.data_mut().websocket();
-    let ready = view.ctx.watches.ready_now(view.table)?;
-    Ok(delivered + fire_watches(store, callbacks, ready).await?)
-}
-
-async fn deliver_events<T: WebSocketView + 'static>(
-    store: &mut Store<T>,
-    handler: &Handler,
-) -> wasmtime::Result<usize> {
     let events = store.data_mut().websocket().ctx.take_all_events();
     let mut delivered = 0;
+    let mut watches_checked = Instant::now();
     for event in events {
-        let view = store.data_mut().websocket();
-        // A callback earlier in this batch may have destroyed the socket.
-        let Some(&rep) = view.ctx.socket_reps.get(&event.socket.id()) else {
-            continue;
-        };
-        if event.socket.is_destroyed() {
-            continue;
+        delivered += deliver_event(store, &callbacks.handler, event).await?;
+        // A long batch of events must not hold a due timer back for long.
+        if watches_checked.elapsed() >= WATCH_CHECK_INTERVAL {
+            delivered += fire_ready_watches(store, callbacks).await?;
+            watches_checked = Instant::now();
         }
-        if !view.ctx.note_delivery(&event.socket, &event.kind) {
-            continue;
-        }
-        set_callback_deadline(store);
-        let socket = Resource::<WebSocket>::new_borrow(rep);
-        match &event.kind {
-            EventKind::Open => handler.call_on_open(&mut *store, socket).await?,
-            EventKind::Message(message) => {
-                handler
-                    .call_on_message(&mut *store, socket, message)
-                    .await?
-            }
-            EventKind::Error(error) => handler.call_on_error(&mut *store, socket, error).await?,
-            EventKind::Close(info) => handler.call_on_close(&mut *store, socket, info).await?,
-        }
-        delivered += 1;
     }
-    Ok(delivered)
+    Ok(delivered + fire_ready_watches(store, callbacks).await?)
+}
+
+/// How long a batch of events may run before ready watches are fired
+/// between them: a timer is then at most this late for the batch's sake.
+const WATCH_CHECK_INTERVAL: Duration = Duration::from_millis(1);
+
+/// Fires the watches that are ready now.
+async fn fire_ready_watches<T: WebSocketView + 'static>(
+    store: &mut Store<T>,
+    callbacks: &GuestCallbacks,
+) -> wasmtime::Result<usize> {
+    let view = store.data_mut().websocket();
+    let ready = view.ctx.watches.ready_now(view.table)?;
+    fire_watches(store, callbacks, ready).await
+}
+
+/// Delivers one event to the guest's `handler`; 0 when it was dropped.
+async fn deliver_event<T: WebSocketView + 'static>(
+    store: &mut Store<T>,
+    handler: &Handler,
+    event: QueuedEvent,
+) -> wasmtime::Result<usize> {
+    let view = store.data_mut().websocket();
+    // A callback earlier in this batch may have destroyed the socket.
+    let Some(&rep) = view.ctx.socket_reps.get(&event.socket.id()) else {
+        return Ok(0);
+    };
+    if event.socket.is_destroyed() {
+        return Ok(0);
+    }
+    if !view.ctx.note_delivery(&event.socket, &event.kind) {
+        return Ok(0);
+    }
+    set_callback_deadline(store);
+    let socket = Resource::<WebSocket>::new_borrow(rep);
+    match &event.kind {
+        EventKind::Open => {
+            handler.call_on_open(&mut *store, socket).await?;
+            event.socket.open_settled();
+        }
+        EventKind::Message(message) => {
+            handler
+                .call_on_message(&mut *store, socket, message)
+                .await?
+        }
+        EventKind::Error(error) => handler.call_on_error(&mut *store, socket, error).await?,
+        EventKind::Close(info) => handler.call_on_close(&mut *store, socket, info).await?,
+    }
+    Ok(1)
 }
 
 /// Ends each of the `ready` watches and tells the guest, in id order. A watch

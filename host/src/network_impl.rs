@@ -10,7 +10,7 @@ use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
-use crate::bindings::{ConnectOptions, ErrorCode, Event, Message, ReadyState};
+use crate::bindings::{ConnectOptions, ErrorCode, Event, EventKind, Message, ReadyState};
 use crate::device::{EventQueue, NetworkDevice};
 use crate::pollables::{DeviceEvents, SocketEvents, Writable};
 use crate::rules;
@@ -97,6 +97,12 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         Ok(events
             .into_iter()
             .filter(|event| self.ctx.note_delivery(&event.socket, &event.kind))
+            .inspect(|event| {
+                // Handed over: the guest handles it before it looks again.
+                if matches!(event.kind, EventKind::Open) {
+                    event.socket.open_settled();
+                }
+            })
             .map(|event| Event {
                 socket: event.socket.id(),
                 kind: event.kind,

@@ -88,10 +88,32 @@ impl Rule {
     }
 }
 
+/// The ports browsers refuse to connect to (the Fetch standard's "bad
+/// ports"): services a WebSocket handshake could be smuggled into (SMTP,
+/// IRC, SIP, …). [`AllowList`] refuses them unless an entry names the port.
+pub const BAD_PORTS: &[u16] = &[
+    0, 1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101,
+    102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161, 179, 389, 427,
+    465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990,
+    993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060, 5061, 6000, 6566, 6665, 6666, 6667,
+    6668, 6669, 6679, 6697, 10080,
+];
+
+/// True for a port on the Fetch standard's bad-port list ([`BAD_PORTS`]).
+pub fn is_bad_port(port: u16) -> bool {
+    BAD_PORTS.binary_search(&port).is_ok()
+}
+
 /// The allow-list policy of the CLI, like Deno's `--allow-net`: deny
 /// everything unless allowed, by host with optional port and `*.` wildcards,
 /// and optionally refuse loopback, private and link-local addresses even for
 /// allowed names (`--deny-private`).
+///
+/// Whatever it allows, it refuses, unless an entry names them exactly:
+/// the browsers' bad ports ([`BAD_PORTS`]: `--allow-net=mail.test:25`
+/// allows that one), and link-local addresses, where clouds serve instance
+/// metadata and credentials (`169.254.169.254`; `--allow-net=169.254.169.254`
+/// allows it).
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
     all: bool,
@@ -130,9 +152,33 @@ impl AllowList {
     }
 }
 
+impl AllowList {
+    /// An entry names exactly this host (and this port, when `port` is given).
+    fn names(&self, host: &str, port: Option<u16>) -> bool {
+        self.rules
+            .iter()
+            .any(|rule| rule.host == host && (port.is_none() || rule.port == port))
+    }
+}
+
+/// `host:port` as the `--allow-net` entry that names it.
+fn entry(host: &str, port: u16) -> String {
+    match host.contains(':') {
+        true => format!("[{host}]:{port}"),
+        false => format!("{host}:{port}"),
+    }
+}
+
 impl NetworkPolicy for AllowList {
     fn check_host(&self, target: &ConnectTarget<'_>) -> Result<(), String> {
         let host = target.host.to_ascii_lowercase();
+        let shown = entry(&host, target.port);
+        if is_bad_port(target.port) && !self.names(&host, Some(target.port)) {
+            return Err(format!(
+                "port {} is one browsers refuse (it serves another protocol); run with --allow-net={shown} to allow it",
+                target.port
+            ));
+        }
         if self.all
             || self
                 .rules
@@ -141,48 +187,90 @@ impl NetworkPolicy for AllowList {
         {
             return Ok(());
         }
-        let shown = match host.contains(':') {
-            true => format!("[{host}]:{}", target.port),
-            false => format!("{host}:{}", target.port),
-        };
         Err(format!(
             "the network policy does not allow {shown}; run with --allow-net={shown} (or --allow-net to allow all)"
         ))
     }
 
     fn check_address(&self, target: &ConnectTarget<'_>, address: IpAddr) -> Result<(), String> {
-        if self.deny_private && !is_public(address) {
+        let range = special_range(address);
+        if self.deny_private && range.is_some() {
             return Err(format!(
-                "{} resolves to {address}, a loopback, private or link-local address, which --deny-private refuses",
-                target.host
+                "{} resolves to {address}, {}, which --deny-private refuses",
+                target.host,
+                range.unwrap_or_default()
+            ));
+        }
+        if is_link_local(address) && !self.names(&address.to_string(), None) {
+            return Err(format!(
+                "{} resolves to {address}, a link-local address (where clouds serve instance metadata), refused unless named: run with --allow-net={}",
+                target.host,
+                entry(&address.to_string(), target.port)
             ));
         }
         Ok(())
     }
 }
 
-/// True for addresses on the public internet.
-fn is_public(address: IpAddr) -> bool {
+/// Link-local: 169.254.0.0/16 and fe80::/10, also as IPv4-mapped IPv6.
+fn is_link_local(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.is_link_local(),
+            None => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        },
+    }
+}
+
+/// The IANA special-purpose range `address` is in (what it is, for the
+/// message), or `None` for an address on the public internet. IPv6 forms
+/// that carry an IPv4 address (mapped, compatible, NAT64, 6to4, Teredo) are
+/// judged by that address: through a translator they reach it.
+fn special_range(address: IpAddr) -> Option<&'static str> {
     match address {
         IpAddr::V4(v4) => {
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                // 100.64.0.0/10, carrier-grade NAT
-                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
+            let [a, b, c, _] = v4.octets();
+            Some(match (a, b, c) {
+                (0, ..) => "in 0.0.0.0/8 (this network)",
+                (10, ..) | (172, 16..=31, _) | (192, 168, _) => "a private address",
+                (100, 64..=127, _) => "a carrier-grade NAT address",
+                (127, ..) => "a loopback address",
+                (169, 254, _) => "a link-local address",
+                (192, 0, 0) => "in 192.0.0.0/24 (IETF protocol assignments)",
+                (192, 0, 2) | (198, 51, 100) | (203, 0, 113) => "a documentation address",
+                (192, 88, 99) => "a 6to4 relay address",
+                (198, 18..=19, _) => "a benchmarking address",
+                (224..=239, ..) => "a multicast address",
+                (240..=255, ..) => "a reserved or broadcast address",
+                _ => return None,
+            })
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
+            let s = v6.segments();
+            let embedded = |high: u16, low: u16| {
+                special_range(IpAddr::V4(std::net::Ipv4Addr::from(
+                    (u32::from(high) << 16) | u32::from(low),
+                )))
+            };
+            match s {
+                [0, 0, 0, 0, 0, 0, 0, 0] => Some("the unspecified address"),
+                [0, 0, 0, 0, 0, 0, 0, 1] => Some("a loopback address"),
+                [0, 0, 0, 0, 0, 0xffff, high, low] => embedded(high, low),
+                [0, 0, 0, 0, 0, 0, ..] => Some("an IPv4-compatible address (deprecated)"),
+                [0x64, 0xff9b, 0, 0, 0, 0, high, low] => embedded(high, low),
+                [0x64, 0xff9b, 1, ..] => Some("a local-use NAT64 address"),
+                [0x100, 0, 0, 0, ..] => Some("a discard address"),
+                [0x2001, 0, ..] => Some("a Teredo address"),
+                [0x2001, 0xdb8, ..] => Some("a documentation address"),
+                [0x2001, b, ..] if b < 0x200 => Some("in 2001::/23 (IETF protocol assignments)"),
+                [0x2002, high, low, ..] => embedded(high, low).or(Some("a 6to4 address")),
+                [first, ..] if first & 0xfe00 == 0xfc00 => Some("a unique local address"),
+                [first, ..] if first & 0xffc0 == 0xfe80 => Some("a link-local address"),
+                [first, ..] if first & 0xffc0 == 0xfec0 => Some("a site-local address"),
+                [first, ..] if first & 0xff00 == 0xff00 => Some("a multicast address"),
+                _ => None,
             }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || (first & 0xfe00) == 0xfc00 // unique local
-                || (first & 0xffc0) == 0xfe80) // link-local
         }
     }
 }
@@ -215,15 +303,15 @@ mod tests {
         assert!(list.check_host(&target("api.example.com", 443)).is_ok());
         assert!(list.check_host(&target("API.example.com", 443)).is_ok());
         assert!(list.check_host(&target("api.example.com", 80)).is_err());
-        assert!(list.check_host(&target("eu.games.test", 1)).is_ok());
-        assert!(list.check_host(&target("a.b.games.test", 1)).is_ok());
-        assert!(list.check_host(&target("games.test", 1)).is_err());
-        assert!(list.check_host(&target("evilgames.test", 1)).is_err());
+        assert!(list.check_host(&target("eu.games.test", 8443)).is_ok());
+        assert!(list.check_host(&target("a.b.games.test", 8443)).is_ok());
+        assert!(list.check_host(&target("games.test", 8443)).is_err());
+        assert!(list.check_host(&target("evilgames.test", 8443)).is_err());
         assert!(list.check_host(&target("127.0.0.1", 9001)).is_ok());
         assert!(list.check_host(&target("127.0.0.1", 9002)).is_err());
-        assert!(list.check_host(&target("::1", 5)).is_ok());
-        let error = list.check_host(&target("::2", 5)).unwrap_err();
-        assert!(error.contains("--allow-net=[::2]:5"), "{error}");
+        assert!(list.check_host(&target("::1", 5555)).is_ok());
+        let error = list.check_host(&target("::2", 5555)).unwrap_err();
+        assert!(error.contains("--allow-net=[::2]:5555"), "{error}");
     }
 
     #[test]
@@ -248,13 +336,32 @@ mod tests {
             "fe80::1",
             "::ffff:10.0.0.1",
             "100.64.0.1",
+            "0.1.2.3",
+            "192.0.0.8",
+            "198.18.0.1",
+            "240.0.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b:1::1",
+            "::10.0.0.1",
+            "2002:0a00:0001::1",
+            "2002:c058:6301::1",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
         ] {
             let error = list
                 .check_address(&t, private.parse().unwrap())
                 .unwrap_err();
             assert!(error.contains("--deny-private"), "{error}");
         }
-        for public in ["93.184.216.34", "2606:2800:220:1::1"] {
+        for public in [
+            "93.184.216.34",
+            "2606:2800:220:1::1",
+            "64:ff9b::93.184.216.34",
+        ] {
             assert!(
                 list.check_address(&t, public.parse().unwrap()).is_ok(),
                 "{public}"
@@ -265,5 +372,56 @@ mod tests {
                 .check_address(&t, "127.0.0.1".parse().unwrap())
                 .is_ok()
         );
+    }
+}
+
+#[cfg(test)]
+mod special_tests {
+    use super::*;
+
+    fn target(host: &str, port: u16) -> ConnectTarget<'_> {
+        ConnectTarget {
+            scheme: "ws",
+            host,
+            port,
+        }
+    }
+
+    #[test]
+    fn bad_ports_are_refused_unless_named() {
+        assert!(
+            BAD_PORTS.windows(2).all(|w| w[0] < w[1]),
+            "sorted, for binary search"
+        );
+        let all = AllowList::allow_all();
+        for port in [25, 6697, 10080, 0] {
+            let error = all.check_host(&target("127.0.0.1", port)).unwrap_err();
+            assert!(
+                error.contains(&format!("--allow-net=127.0.0.1:{port}")),
+                "{error}"
+            );
+        }
+        assert!(all.check_host(&target("127.0.0.1", 8080)).is_ok());
+        let named = AllowList::deny_all().allow("mail.test:25").unwrap();
+        assert!(named.check_host(&target("mail.test", 25)).is_ok());
+        let wildcard = AllowList::deny_all().allow("*.test").unwrap();
+        assert!(wildcard.check_host(&target("mail.test", 25)).is_err());
+    }
+
+    #[test]
+    fn link_local_and_metadata_addresses_are_refused_unless_named() {
+        let all = AllowList::allow_all();
+        let t = target("metadata.internal", 80);
+        for address in ["169.254.169.254", "fe80::1", "::ffff:169.254.169.254"] {
+            let error = all.check_address(&t, address.parse().unwrap()).unwrap_err();
+            assert!(error.contains("link-local"), "{error}");
+        }
+        let named = AllowList::allow_all().allow("169.254.169.254").unwrap();
+        assert!(
+            named
+                .check_address(&t, "169.254.169.254".parse().unwrap())
+                .is_ok()
+        );
+        assert!(all.check_address(&t, "127.0.0.1".parse().unwrap()).is_ok());
     }
 }

@@ -15,7 +15,7 @@ use crate::device::EventQueue;
 use crate::socket::SocketShared;
 
 /// Waits until `condition` holds, re-checking it whenever `notify` wakes.
-async fn wait_until(notify: &Notify, mut condition: impl FnMut() -> bool) {
+pub(crate) async fn wait_until(notify: &Notify, mut condition: impl FnMut() -> bool) {
     loop {
         let notified = notify.notified();
         tokio::pin!(notified);

@@ -31,9 +31,35 @@ impl Target {
     }
 }
 
+/// The longest URL a guest may give, in bytes: 16 KiB, past what servers
+/// accept in a request line (8 KiB is common), far short of what would cost
+/// the host to parse and keep.
+pub const MAX_URL_BYTES: usize = 16 << 10;
+/// The most subprotocols one socket may offer, and the longest of them.
+pub const MAX_PROTOCOLS: usize = 64;
+/// The longest subprotocol name, in bytes.
+pub const MAX_PROTOCOL_BYTES: usize = 256;
+/// The most extra handshake headers one socket may send.
+pub const MAX_HEADERS: usize = 64;
+/// The most bytes of extra headers (names and values) one socket may send:
+/// 16 KiB, within the request-header limits of common servers.
+pub const MAX_HEADER_BYTES: usize = 16 << 10;
+/// The range of `connect-timeout-ms`: from 1 ms to 5 minutes.
+pub const CONNECT_TIMEOUT_MS: std::ops::RangeInclusive<u32> = 1..=300_000;
+/// The range of `keepalive-interval-ms` (0: no pings): at least 100 ms, so a
+/// guest cannot make the host ping a peer thousands of times a second.
+pub const KEEPALIVE_INTERVAL_MS: std::ops::RangeInclusive<u32> = 100..=u32::MAX;
+
 /// Parses `input` as the WebSocket constructor does: absolute, scheme ws or
-/// wss (http and https are mapped to them), no fragment.
+/// wss (http and https are mapped to them), no fragment, at most
+/// [`MAX_URL_BYTES`].
 pub fn parse_url(input: &str) -> Result<Target, ErrorCode> {
+    if input.len() > MAX_URL_BYTES {
+        return Err(ErrorCode::InvalidUrl(format!(
+            "the URL has {} bytes; the host takes at most {MAX_URL_BYTES}",
+            input.len()
+        )));
+    }
     let invalid = |why: String| ErrorCode::InvalidUrl(format!("{input:?}: {why}"));
     let mut url = url::Url::parse(input).map_err(|e| invalid(e.to_string()))?;
     let tls = match url.scheme() {
@@ -94,17 +120,44 @@ pub fn check_close(code: Option<u16>, reason: Option<&str>) -> Result<Option<u16
 /// Handshake headers a guest may not set: the WebSocket handshake owns them.
 const HANDSHAKE_HEADERS: &[&str] = &["host", "upgrade", "connection", "content-length"];
 
-/// Checks connect options: subprotocols must be distinct, non-empty HTTP
-/// tokens; headers must be valid and not owned by the handshake.
+/// Checks connect options, in time linear in their size: subprotocols must
+/// be distinct (compared without case, as the browser does), non-empty HTTP
+/// tokens; headers valid HTTP fields not owned by the handshake; each within
+/// the limits above, as are the timeouts.
 pub fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
     let invalid = |why: String| Err(ErrorCode::InvalidOptions(why));
-    for (i, protocol) in options.protocols.iter().enumerate() {
+    if options.protocols.len() > MAX_PROTOCOLS {
+        return invalid(format!(
+            "{} subprotocols offered; the host takes at most {MAX_PROTOCOLS}",
+            options.protocols.len()
+        ));
+    }
+    let mut offered = std::collections::HashSet::with_capacity(options.protocols.len());
+    for protocol in &options.protocols {
+        if protocol.len() > MAX_PROTOCOL_BYTES {
+            return invalid(format!(
+                "a subprotocol has {} bytes; the host takes at most {MAX_PROTOCOL_BYTES}",
+                protocol.len()
+            ));
+        }
         if protocol.is_empty() || !protocol.bytes().all(is_token_byte) {
             return invalid(format!("subprotocol {protocol:?} is not an HTTP token"));
         }
-        if options.protocols[..i].contains(protocol) {
+        if !offered.insert(protocol.to_ascii_lowercase()) {
             return invalid(format!("subprotocol {protocol:?} is offered twice"));
         }
+    }
+    if options.headers.len() > MAX_HEADERS {
+        return invalid(format!(
+            "{} headers given; the host takes at most {MAX_HEADERS}",
+            options.headers.len()
+        ));
+    }
+    let header_bytes: usize = options.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return invalid(format!(
+            "the headers have {header_bytes} bytes; the host takes at most {MAX_HEADER_BYTES}"
+        ));
     }
     for (name, value) in &options.headers {
         let lower = name.to_ascii_lowercase();
@@ -116,11 +169,31 @@ pub fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
                 "header {name:?} belongs to the WebSocket handshake and cannot be set"
             ));
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        // RFC 9110 field-value: visible characters, space and tab, and
+        // (obsolete but allowed) bytes above 0x7f; no other control.
+        if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
             return invalid(format!(
-                "the value of header {name:?} contains CR, LF or NUL"
+                "the value of header {name:?} contains a control character"
             ));
         }
+    }
+    if let Some(ms) = options.connect_timeout_ms
+        && !CONNECT_TIMEOUT_MS.contains(&ms)
+    {
+        return invalid(format!(
+            "connect-timeout-ms {ms} is outside {}..={}",
+            CONNECT_TIMEOUT_MS.start(),
+            CONNECT_TIMEOUT_MS.end()
+        ));
+    }
+    if let Some(ms) = options.keepalive_interval_ms
+        && ms != 0
+        && !KEEPALIVE_INTERVAL_MS.contains(&ms)
+    {
+        return invalid(format!(
+            "keepalive-interval-ms {ms} is below {} (0 turns pings off)",
+            KEEPALIVE_INTERVAL_MS.start()
+        ));
     }
     Ok(())
 }
@@ -190,6 +263,50 @@ mod tests {
     }
 
     #[test]
+    fn options_past_the_limits_are_refused_quickly() {
+        let many: Vec<String> = (0..100_000).map(|i| format!("p{i}")).collect();
+        let options = ConnectOptions {
+            protocols: many,
+            headers: (0..30_000)
+                .map(|i| (format!("x-{i}"), "v".into()))
+                .collect(),
+            connect_timeout_ms: None,
+            keepalive_interval_ms: None,
+            compression: None,
+        };
+        assert!(matches!(
+            check_options(&options),
+            Err(ErrorCode::InvalidOptions(_))
+        ));
+        let headers = ConnectOptions {
+            protocols: Vec::new(),
+            ..options.clone()
+        };
+        assert!(matches!(
+            check_options(&headers),
+            Err(ErrorCode::InvalidOptions(_))
+        ));
+        let long_url = format!("ws://example.com/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(matches!(
+            parse_url(&long_url),
+            Err(ErrorCode::InvalidUrl(_))
+        ));
+        for (connect, keepalive) in [(Some(0), None), (Some(300_001), None), (None, Some(99))] {
+            let timeouts = ConnectOptions {
+                protocols: Vec::new(),
+                headers: Vec::new(),
+                connect_timeout_ms: connect,
+                keepalive_interval_ms: keepalive,
+                compression: None,
+            };
+            assert!(matches!(
+                check_options(&timeouts),
+                Err(ErrorCode::InvalidOptions(_))
+            ));
+        }
+    }
+
+    #[test]
     fn handshake_headers_and_bad_protocols_are_refused() {
         let with = |protocols: &[&str], headers: &[(&str, &str)]| ConnectOptions {
             protocols: protocols.iter().map(|p| p.to_string()).collect(),
@@ -216,6 +333,10 @@ mod tests {
             with(&[], &[("Host", "x")]),
             with(&[], &[("bad name", "x")]),
             with(&[], &[("x-ok", "a\r\nb")]),
+            with(&[], &[("x-ok", "a\u{1}b")]),
+            with(&[], &[("x-ok", "a\u{7f}b")]),
+            with(&["chat", "CHAT"], &[]),
+            with(&[&"p".repeat(MAX_PROTOCOL_BYTES + 1)], &[]),
         ] {
             assert!(
                 matches!(check_options(&bad), Err(ErrorCode::InvalidOptions(_))),

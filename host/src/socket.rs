@@ -33,6 +33,7 @@ use crate::config::WebSocketConfig;
 use crate::deflate::{self, DeflateParams, DeflateStream, MessageDeflater};
 use crate::device::EventQueue;
 use crate::policy::NetworkPolicy;
+use crate::pollables::wait_until;
 use crate::rules::Target;
 
 /// The close code reported when a connection ended without a closing
@@ -52,6 +53,12 @@ struct Observed {
     ready_state: ReadyState,
     /// The guest was given the open event (it may be closing now).
     open_delivered: bool,
+    /// The peer's close frame arrived: the socket is closing, whatever the
+    /// guest does (the browser shows CLOSING from then on).
+    peer_closing: bool,
+    /// The guest has handled the open event (its callback returned, or
+    /// `update` handed it over): a peer's close frame now shows at once.
+    open_settled: bool,
     protocol: String,
     extensions: String,
 }
@@ -74,6 +81,10 @@ pub struct SocketShared {
     written: Notify,
     /// Set when the guest dropped its handle: no event is queued after.
     destroyed: AtomicBool,
+    /// Set when the guest closed or destroyed the socket, and woken then: a
+    /// write blocked on a peer that does not read gets `close_timeout` more.
+    stop_requested: AtomicBool,
+    stop: Notify,
     /// Set when the socket stops counting as live (close delivered or destroyed).
     retired: AtomicBool,
     queue: Arc<EventQueue>,
@@ -144,6 +155,47 @@ impl SocketShared {
     /// Marks the socket retired; true the first time only.
     pub(crate) fn retire(&self) -> bool {
         !self.retired.swap(true, Ordering::AcqRel)
+    }
+
+    /// The guest closed or destroyed the socket: bound the task's writes.
+    fn request_stop(&self) {
+        self.stop_requested.store(true, Ordering::Release);
+        self.stop.notify_waiters();
+    }
+
+    /// The peer's close frame arrived: nothing more may be sent, so the socket
+    /// is closing: at once if the guest has handled its open event, else once
+    /// it has (its open callback sees it open, as a browser's open task does).
+    fn peer_closing(&self) {
+        let mut observed = self.observed();
+        observed.peer_closing = true;
+        if observed.open_settled && observed.ready_state == ReadyState::Open {
+            observed.ready_state = ReadyState::Closing;
+        }
+    }
+
+    /// The guest has handled the open event; see [`Self::peer_closing`].
+    pub(crate) fn open_settled(&self) {
+        let mut observed = self.observed();
+        observed.open_settled = true;
+        if observed.peer_closing && observed.ready_state == ReadyState::Open {
+            observed.ready_state = ReadyState::Closing;
+        }
+    }
+
+    /// Whether a send can still reach the peer: open, and the peer has not
+    /// sent its close frame (after it nothing may be sent).
+    fn can_send(&self) -> Result<(), ErrorCode> {
+        let observed = self.observed();
+        match observed.ready_state {
+            ReadyState::Open if !observed.peer_closing => Ok(()),
+            ReadyState::Connecting => Err(ErrorCode::InvalidState(
+                "cannot send while the socket is connecting: wait for the open event".to_string(),
+            )),
+            _ => Err(ErrorCode::InvalidState(
+                "cannot send after the socket started closing".to_string(),
+            )),
+        }
     }
 
     /// Records what the handshake negotiated, unless the guest closed the
@@ -231,6 +283,8 @@ impl WebSocket {
             observed: Mutex::new(Observed {
                 ready_state: ReadyState::Connecting,
                 open_delivered: false,
+                peer_closing: false,
+                open_settled: false,
                 protocol: String::new(),
                 extensions: String::new(),
             }),
@@ -240,6 +294,8 @@ impl WebSocket {
             drained: Notify::new(),
             written: Notify::new(),
             destroyed: AtomicBool::new(false),
+            stop_requested: AtomicBool::new(false),
+            stop: Notify::new(),
             retired: AtomicBool::new(false),
             queue,
         });
@@ -302,20 +358,7 @@ impl WebSocket {
 
     /// Queues `message` for sending; see the WIT `send`.
     pub(crate) fn send(&self, message: Message) -> Result<u64, ErrorCode> {
-        match self.shared.ready_state() {
-            ReadyState::Open => {}
-            ReadyState::Connecting => {
-                return Err(ErrorCode::InvalidState(
-                    "cannot send while the socket is connecting: wait for the open event"
-                        .to_string(),
-                ));
-            }
-            ReadyState::Closing | ReadyState::Closed => {
-                return Err(ErrorCode::InvalidState(
-                    "cannot send after the socket started closing".to_string(),
-                ));
-            }
-        }
+        self.shared.can_send()?;
         let (wire, len) = match message {
             Message::Text(text) => {
                 let len = text.len();
@@ -365,6 +408,7 @@ impl WebSocket {
         };
         observed.ready_state = ReadyState::Closing;
         drop(observed);
+        self.shared.request_stop();
         // A task that already ended has queued its close event: nothing to do.
         let _ = self.command(command);
     }
@@ -392,6 +436,7 @@ impl WebSocket {
         self.shared.observed().ready_state = ReadyState::Closed;
         self.shared.destroyed.store(true, Ordering::Release);
         self.shared.queue.purge(&self.shared);
+        self.shared.request_stop();
         self.commands = None;
     }
 }
@@ -521,6 +566,42 @@ impl SocketTask {
         self.shared.queue.push(&self.shared, EventKind::Close(info));
     }
 
+    /// Runs one write to the peer, bounded in time, so that a peer that stops
+    /// reading cannot hold the socket (and its file descriptor) forever:
+    /// once the guest closes or destroys the socket, the write has
+    /// `close_timeout` left; with keepalive on, a write blocked for twice
+    /// the interval fails as an unanswered ping would (the ping could not
+    /// even be sent).
+    async fn bounded<T>(
+        &self,
+        write: impl Future<Output = Result<T, tungstenite::Error>>,
+    ) -> Result<T, Ending> {
+        let shared = &self.shared;
+        let stopped = async {
+            wait_until(&shared.stop, || {
+                shared.stop_requested.load(Ordering::Acquire)
+            })
+            .await;
+            tokio::time::sleep(self.close_timeout).await;
+        };
+        let stalled = sleep_until(self.keepalive.map(|interval| Instant::now() + interval * 2));
+        let stuck = |why: String| match shared.is_destroyed() {
+            true => Ending::Destroyed,
+            false => Ending::Failed(ErrorCode::Timeout(why)),
+        };
+        tokio::select! {
+            result = write => result.map_err(|error| Ending::Failed(wire_error(error))),
+            () = stopped => Err(stuck(format!(
+                "the peer did not take our data within {:?} of the close",
+                self.close_timeout
+            ))),
+            () = stalled => Err(stuck(format!(
+                "the peer has not read our data for {:?} (keepalive)",
+                self.keepalive.unwrap_or_default() * 2
+            ))),
+        }
+    }
+
     /// Writes `first` and every send queued behind it (up to [`BURST_BYTES`]),
     /// then flushes once. After the peer's close frame nothing more may be
     /// sent: with `discard`, like the browser, the messages are dropped.
@@ -544,8 +625,8 @@ impl SocketTask {
                     None => message,
                 };
                 written += message.len();
-                if let Err(error) = stream.feed(message).await {
-                    break Err(error);
+                if let Err(ending) = self.bounded(stream.feed(message)).await {
+                    break Err(ending);
                 }
             }
             if written >= BURST_BYTES {
@@ -559,11 +640,11 @@ impl SocketTask {
             }
         };
         let outcome = match outcome {
-            Ok(command) => stream.flush().await.map(|()| command),
-            Err(error) => Err(error),
+            Ok(command) => self.bounded(stream.flush()).await.map(|()| command),
+            Err(ending) => Err(ending),
         };
         self.shared.written(accounted);
-        outcome.map_err(|error| Ending::Failed(wire_error(error)))
+        outcome
     }
 
     /// The OPEN and CLOSING states: relays messages both ways until the
@@ -621,8 +702,8 @@ impl SocketTask {
                         Some(Command::Fail) => return closed_while_connecting(),
                         Some(Command::Close(frame)) => {
                             close_deadline = Some(Instant::now() + self.close_timeout);
-                            if let Err(error) = stream.close(frame).await {
-                                return Ending::Failed(wire_error(error));
+                            if let Err(ending) = self.bounded(stream.close(frame)).await {
+                                return ending;
                             }
                         }
                     }
@@ -647,6 +728,7 @@ impl SocketTask {
                             // tungstenite answers the peer's close frame itself;
                             // the connection ends when the peer drops TCP.
                             received_close = Some(frame);
+                            self.shared.peer_closing();
                             close_deadline.get_or_insert(Instant::now() + self.close_timeout);
                         }
                         // tungstenite answers pings itself.
@@ -693,8 +775,8 @@ impl SocketTask {
                             )));
                         }
                         keepalive.pinged();
-                        if let Err(error) = stream.send(WireMessage::Ping(Default::default())).await {
-                            return Ending::Failed(wire_error(error));
+                        if let Err(ending) = self.bounded(stream.send(WireMessage::Ping(Default::default()))).await {
+                            return ending;
                         }
                     }
                 }

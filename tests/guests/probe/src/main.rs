@@ -221,6 +221,73 @@ fn main() {
                 println!("close {}", describe_close(ws.close_info().expect("ended")));
             });
         }
+        // The server says goodbye and sends its close frame first; 200 ms
+        // later (the close frame has arrived, the connection is still up)
+        // the guest looks at its state and tries to send.
+        "send-after-peer-close" => {
+            let ws = connect(&urls[0]);
+            ws.on_message(|ws, message| {
+                println!("message {} state={}", describe_message(&message), state(ws));
+                let ws = ws.clone();
+                set_timeout(Duration::from_millis(200), move || {
+                    println!("later state={}", state(&ws));
+                    report("send", ws.send_text("too late"));
+                });
+            });
+            ws.on_close(|ws, info| println!("close {} state={}", describe_close(&info), state(ws)));
+        }
+        // Options a hostile guest might pass: each is refused at create,
+        // nothing is connected; then a plain socket still works.
+        "hostile-options" => {
+            let url = &urls[0];
+            let with = |options: ConnectOptions| device.create_websocket_with(url, &options);
+            let headers = |headers: Vec<(String, String)>| ConnectOptions {
+                headers,
+                ..ConnectOptions::default()
+            };
+            let many_headers = (0..30_000)
+                .map(|i| (format!("x-h{i}"), "v".to_string()))
+                .collect();
+            report("30000-headers", with(headers(many_headers)));
+            report(
+                "c0-in-value",
+                with(headers(vec![("x-a".into(), "a\u{1}b".into())])),
+            );
+            report(
+                "del-in-value",
+                with(headers(vec![("x-a".into(), "a\u{7f}b".into())])),
+            );
+            let big_value = vec![("x-a".into(), "v".repeat(20_000))];
+            report("20k-header-bytes", with(headers(big_value)));
+            let protocols = |protocols: Vec<String>| ConnectOptions {
+                protocols,
+                ..ConnectOptions::default()
+            };
+            report(
+                "100k-protocols",
+                with(protocols((0..100_000).map(|i| format!("p{i}")).collect())),
+            );
+            report(
+                "case-duplicates",
+                with(protocols(vec!["echo".into(), "eCho".into()])),
+            );
+            let timeout = |connect: Option<u32>, keepalive: Option<u32>| ConnectOptions {
+                connect_timeout_ms: connect,
+                keepalive_interval_ms: keepalive,
+                ..ConnectOptions::default()
+            };
+            report("keepalive-1ms", with(timeout(None, Some(1))));
+            report("connect-timeout-0", with(timeout(Some(0), None)));
+            report(
+                "long-url",
+                device
+                    .create_websocket(&format!("{url}{}", "a".repeat(20_000)))
+                    .map(drop),
+            );
+            let ws = connect(url);
+            ws.on_open(|ws| report("plain-close", ws.close()));
+            ws.on_close(|_, info| println!("close {}", describe_close(&info)));
+        }
         // Text and binary round trip, then a guest-initiated close with a code
         // and reason; the state is printed at every step.
         "echo" => {
@@ -381,6 +448,18 @@ fn main() {
                 }
                 println!("buffered-mib={}", ws.buffered_amount() >> 20);
                 report("close", ws.close_with(1000, ""));
+            });
+        }
+        // As `stuff`, then destroys the socket instead of closing it.
+        "stuff-then-destroy" => {
+            let ws = connect(&urls[0]);
+            log_events(&ws, "push");
+            ws.on_open(|ws| {
+                let chunk = vec![1u8; 1 << 20];
+                while ws.send_binary(&chunk).is_ok() {}
+                println!("buffered-mib={}", ws.buffered_amount() >> 20);
+                ws.clone().destroy();
+                println!("destroyed");
             });
         }
         // Creates COUNT sockets on one device, then closes those it got.
