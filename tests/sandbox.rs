@@ -523,3 +523,64 @@ async fn a_destroyed_socket_whose_peer_never_reads_ends_its_task() {
         (0, 0, 0)
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_empty_messages_is_bounded_by_count_and_update_takes_a_bounded_batch() {
+    // Sends empty binary messages as fast as TCP lets it for a second.
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        let mut sent: u64 = 0;
+        let flood = async {
+            loop {
+                if ws.feed(Message::Binary(Vec::new().into())).await.is_err() {
+                    break;
+                }
+                sent += 1;
+                if sent.is_multiple_of(1024) && ws.flush().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(1), flood).await;
+        journal.record(format!("flood-total {sent}"));
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let before = peak_rss_kib();
+    let run = support::probe_with("hold", &[&server.url(), "1500"], allow_all()).await;
+    let growth_mib = (peak_rss_kib() - before) >> 10;
+    let flooded = server.journal.wait_for("flood-total").await;
+    println!("{flooded}; peak RSS grew {growth_mib} MiB");
+    // The queue (8 MiB at 128 bytes an empty message: 65,536) filled and the
+    // host stopped reading; the guest's one update took a bounded batch.
+    assert_eq!(
+        run.line("messages-in-one-update="),
+        "messages-in-one-update=4096"
+    );
+    assert!(growth_mib < 100, "peak RSS grew {growth_mib} MiB");
+    assert_eq!(run.line("closed"), "closed");
+}
+
+#[tokio::test]
+async fn empty_sends_are_bounded_by_count() {
+    let server = never_reading_server().await;
+    let config = WebSocketConfig {
+        max_pending_sends: 1000,
+        close_timeout: Duration::from_millis(200),
+        ..allow_all()
+    };
+    let run = support::probe_with("stuff-empty", &[&server.url()], config).await;
+    // Empty messages take no buffered bytes; the count stops them, behind
+    // the 1 MiB messages the peer has not taken.
+    let refused = run.line("refused-after=");
+    assert!(
+        refused.contains(" limit-exceeded 1000 messages wait to be written"),
+        "{refused}"
+    );
+    let accepted: u64 = refused["refused-after=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accepted <= 1000, "{refused}");
+}

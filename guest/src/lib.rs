@@ -167,8 +167,9 @@ impl NetworkDevice {
         Ok(socket)
     }
 
-    /// Pull mode: runs the callbacks for every pending event, in order, and
-    /// returns how many events there were. Never blocks.
+    /// Pull mode: runs the callbacks for the pending events, in order (at
+    /// most 4,096 at a time: call again while [`subscribe`](Self::subscribe)
+    /// is ready), and returns how many events there were. Never blocks.
     pub fn update(&self) -> usize {
         let events = self.device.update();
         let count = events.len();

@@ -24,14 +24,22 @@ pub struct WebSocketConfig {
     pub max_sockets_per_device: usize,
     /// Bytes of received messages a socket may hold for the guest before the
     /// host stops reading it, so TCP pushes back on the server instead of the
-    /// host's memory growing. Default 8 MiB. A single message larger than this
-    /// (up to `max_message_size`) is still delivered, alone.
+    /// host's memory growing. Each message counts its payload plus
+    /// [`EVENT_OVERHEAD`](crate::socket::EVENT_OVERHEAD) bytes, so empty
+    /// messages are bounded too (65,536 of them at the default). Default
+    /// 8 MiB. A single message larger than this (up to `max_message_size`)
+    /// is still delivered, alone.
     pub max_queued_bytes: u64,
     /// The most `buffered-amount` may reach: a `send` that would exceed it is
     /// refused with `limit-exceeded` and nothing already accepted is dropped.
     /// Default 64 MiB, so any message the size limit allows fits when the
     /// socket is drained.
     pub max_buffered_amount: u64,
+    /// The most messages a socket may have accepted and not yet written,
+    /// whatever their size: past it `send` is refused with `limit-exceeded`,
+    /// so a flood of empty sends is bounded as one of large ones is.
+    /// Default 65,536.
+    pub max_pending_sends: u64,
     /// How long one pushed callback (`on-open`, `on-message`, ...) may run
     /// before it is interrupted and the guest treated as trapped. Default 10 s,
     /// about when a browser offers to stop an unresponsive page. It takes
@@ -84,6 +92,7 @@ impl Default for WebSocketConfig {
             max_sockets_per_device: 256,
             max_queued_bytes: 8 << 20,
             max_buffered_amount: 64 << 20,
+            max_pending_sends: 65_536,
             callback_time_limit: Duration::from_secs(10),
             max_watches: 1024,
             max_message_size: 64 << 20,

@@ -14,6 +14,11 @@ use tokio::sync::Notify;
 use crate::bindings::EventKind;
 use crate::socket::SocketShared;
 
+/// The most events one `update` (or one round of the push dispatcher) takes
+/// from a device: a guest that was idle through a flood gets it in bounded
+/// pieces rather than one list as large as everything queued.
+pub const MAX_EVENTS_PER_BATCH: usize = 4096;
+
 /// One event waiting for the guest.
 pub(crate) struct QueuedEvent {
     pub(crate) socket: Arc<SocketShared>,
@@ -64,9 +69,14 @@ impl EventQueue {
         self.ready.notify_waiters();
     }
 
-    /// Removes and returns every queued event.
-    pub(crate) fn take_all(&self) -> Vec<QueuedEvent> {
-        let events: Vec<_> = self.lock().drain(..).collect();
+    /// Removes and returns the oldest queued events, at most
+    /// [`MAX_EVENTS_PER_BATCH`].
+    pub(crate) fn take_batch(&self) -> Vec<QueuedEvent> {
+        let events: Vec<_> = {
+            let mut queue = self.lock();
+            let count = queue.len().min(MAX_EVENTS_PER_BATCH);
+            queue.drain(..count).collect()
+        };
         for event in &events {
             event.socket.dequeued(&event.kind);
         }

@@ -194,15 +194,15 @@ impl WebSocketCtx {
             .any(|queue| queue.is_pushed() && !queue.is_empty())
     }
 
-    /// Takes every pending event of every pushed device, device by device
-    /// (each device's events in order).
+    /// Takes the pending events of every pushed device, device by device
+    /// (each device's in order, at most [`device::MAX_EVENTS_PER_BATCH`] each).
     pub(crate) fn take_all_events(&mut self) -> Vec<device::QueuedEvent> {
         self.devices.retain(|queue| queue.strong_count() > 0);
         self.devices
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|queue| queue.is_pushed())
-            .flat_map(|queue| queue.take_all())
+            .flat_map(|queue| queue.take_batch())
             .collect()
     }
 

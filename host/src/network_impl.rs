@@ -93,7 +93,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
     }
 
     fn update(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<Vec<Event>> {
-        let events = self.table.get(&device)?.queue.take_all();
+        let events = self.table.get(&device)?.queue.take_batch();
         Ok(events
             .into_iter()
             .filter(|event| self.ctx.note_delivery(&event.socket, &event.kind))

@@ -50,8 +50,9 @@ impl Pollable for SocketEvents {
     }
 }
 
-/// Ready while the socket's `buffered-amount` is at most the low-water mark,
-/// or the socket is not open (`websocket.subscribe-writable`).
+/// Ready while the socket's `buffered-amount` is at most the low-water mark
+/// (and at most half the allowed messages wait), or the socket is not open
+/// (`websocket.subscribe-writable`).
 pub(crate) struct Writable {
     pub(crate) socket: Arc<SocketShared>,
     pub(crate) low_water_mark: u64,
@@ -63,7 +64,8 @@ impl Pollable for Writable {
         let socket = &self.socket;
         let low_water_mark = self.low_water_mark;
         wait_until(socket.written_notify(), || {
-            socket.buffered() <= low_water_mark || !matches!(socket.ready_state(), ReadyState::Open)
+            (socket.buffered() <= low_water_mark && socket.sends_have_room())
+                || !matches!(socket.ready_state(), ReadyState::Open)
         })
         .await;
     }

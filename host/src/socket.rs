@@ -69,9 +69,12 @@ pub struct SocketShared {
     observed: Mutex<Observed>,
     /// Payload bytes accepted by `send` and not yet written.
     buffered: AtomicU64,
+    /// Messages accepted by `send` and not yet written, and the most allowed.
+    pending_sends: AtomicU64,
+    max_pending_sends: u64,
     /// Events queued for this socket and not yet delivered.
     pending: AtomicIsize,
-    /// Payload bytes of the messages among them.
+    /// What they cost: payload bytes plus [`EVENT_OVERHEAD`] each.
     queued_bytes: AtomicU64,
     /// Signalled when the guest takes events, for a reader paused by
     /// `max_queued_bytes`.
@@ -112,13 +115,13 @@ impl SocketShared {
     pub(crate) fn enqueued(&self, kind: &EventKind) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         self.queued_bytes
-            .fetch_add(payload_len(kind), Ordering::AcqRel);
+            .fetch_add(queued_cost(kind), Ordering::AcqRel);
     }
 
     pub(crate) fn dequeued(&self, kind: &EventKind) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
         self.queued_bytes
-            .fetch_sub(payload_len(kind), Ordering::AcqRel);
+            .fetch_sub(queued_cost(kind), Ordering::AcqRel);
         // A stored permit: the reader may not be waiting yet.
         self.drained.notify_one();
     }
@@ -132,10 +135,18 @@ impl SocketShared {
         self.buffered.load(Ordering::Acquire)
     }
 
-    /// Takes `len` written bytes off `buffered` and wakes waiting writers.
-    fn written(&self, len: u64) {
+    /// Takes `messages` written messages of `len` bytes off the counts and
+    /// wakes waiting writers.
+    fn written(&self, messages: u64, len: u64) {
+        self.pending_sends.fetch_sub(messages, Ordering::AcqRel);
         self.buffered.fetch_sub(len, Ordering::AcqRel);
         self.written.notify_waiters();
+    }
+
+    /// True while fewer than half the allowed messages wait to be written:
+    /// room for a writer that waited (see `subscribe-writable`).
+    pub(crate) fn sends_have_room(&self) -> bool {
+        self.pending_sends.load(Ordering::Acquire) <= self.max_pending_sends / 2
     }
 
     /// Woken whenever `buffered` falls or the connection ends.
@@ -235,12 +246,20 @@ impl SocketShared {
     }
 }
 
-fn payload_len(kind: &EventKind) -> u64 {
-    match kind {
-        EventKind::Message(Message::Text(text)) => text.len() as u64,
-        EventKind::Message(Message::Binary(bytes)) => bytes.len() as u64,
-        _ => 0,
-    }
+/// What one queued event costs beyond its payload: the queue entry, the
+/// payload's allocation and the bookkeeping around them (measured at about
+/// 100 bytes; rounded up). Charged so that a flood of empty messages is
+/// bounded as a flood of large ones is.
+pub const EVENT_OVERHEAD: u64 = 128;
+
+/// What `kind` costs while it waits in the queue: payload plus overhead.
+fn queued_cost(kind: &EventKind) -> u64 {
+    EVENT_OVERHEAD
+        + match kind {
+            EventKind::Message(Message::Text(text)) => text.len() as u64,
+            EventKind::Message(Message::Binary(bytes)) => bytes.len() as u64,
+            _ => 0,
+        }
 }
 
 /// What the guest asks of the I/O task.
@@ -289,6 +308,8 @@ impl WebSocket {
                 extensions: String::new(),
             }),
             buffered: AtomicU64::new(0),
+            pending_sends: AtomicU64::new(0),
+            max_pending_sends: config.max_pending_sends,
             pending: AtomicIsize::new(0),
             queued_bytes: AtomicU64::new(0),
             drained: Notify::new(),
@@ -376,6 +397,13 @@ impl WebSocket {
             )));
         }
         let len = len as u64;
+        let pending = self.shared.pending_sends.load(Ordering::Acquire);
+        if pending >= self.shared.max_pending_sends {
+            return Err(ErrorCode::LimitExceeded(format!(
+                "{pending} messages wait to be written; the host allows {}: wait for buffered-amount to fall",
+                self.shared.max_pending_sends
+            )));
+        }
         let buffered = self.shared.buffered.load(Ordering::Acquire);
         if buffered + len > self.max_buffered_amount {
             return Err(ErrorCode::LimitExceeded(format!(
@@ -385,8 +413,9 @@ impl WebSocket {
             )));
         }
         self.shared.buffered.fetch_add(len, Ordering::AcqRel);
+        self.shared.pending_sends.fetch_add(1, Ordering::AcqRel);
         if self.command(Command::Send(wire, len)).is_err() {
-            self.shared.buffered.fetch_sub(len, Ordering::AcqRel);
+            self.shared.written(1, len);
             return Err(ErrorCode::InvalidState(
                 "the connection has ended".to_string(),
             ));
@@ -562,6 +591,7 @@ impl SocketTask {
             }
         };
         self.shared.buffered.store(0, Ordering::Release);
+        self.shared.pending_sends.store(0, Ordering::Release);
         self.shared.written.notify_waiters();
         self.shared.queue.push(&self.shared, EventKind::Close(info));
     }
@@ -613,12 +643,13 @@ impl SocketTask {
         discard: bool,
     ) -> Result<BurstEnd, Ending> {
         let mut next = Some(first);
-        let (mut written, mut accounted) = (0, 0);
+        let (mut written, mut accounted, mut messages) = (0, 0, 0);
         let outcome = loop {
             let Some((message, len)) = next.take() else {
                 break Ok(BurstEnd::Drained);
             };
             accounted += len;
+            messages += 1;
             if !discard {
                 let message = match deflater {
                     Some(deflater) => deflater.deflate(message),
@@ -643,7 +674,7 @@ impl SocketTask {
             Ok(command) => self.bounded(stream.flush()).await.map(|()| command),
             Err(ending) => Err(ending),
         };
-        self.shared.written(accounted);
+        self.shared.written(messages, accounted);
         outcome
     }
 

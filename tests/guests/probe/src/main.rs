@@ -408,8 +408,10 @@ fn main() {
             let ws = connect(&urls[0]);
             let hold_ms: u64 = urls[1].parse().unwrap();
             let received = Rc::new(RefCell::new(0usize));
-            let counter = received.clone();
+            let messages = Rc::new(RefCell::new(0usize));
+            let (counter, tally) = (received.clone(), messages.clone());
             ws.on_message(move |_, message| {
+                *tally.borrow_mut() += 1;
                 if let Message::Binary(bytes) = message {
                     *counter.borrow_mut() += bytes.len();
                 }
@@ -420,9 +422,11 @@ fn main() {
             }
             println!("received-before-hold={}", received.borrow());
             *received.borrow_mut() = 0;
+            *messages.borrow_mut() = 0;
             std::thread::sleep(std::time::Duration::from_millis(hold_ms));
             device.update();
             println!("received-after-hold={}", received.borrow());
+            println!("messages-in-one-update={}", messages.borrow());
             report("close", ws.close_with(1000, ""));
             while ws.ready_state() != ReadyState::Closed {
                 device.wait();
@@ -448,6 +452,29 @@ fn main() {
                 }
                 println!("buffered-mib={}", ws.buffered_amount() >> 20);
                 report("close", ws.close_with(1000, ""));
+            });
+        }
+        // Fills the connection with 16 MiB (more than the kernel's buffers
+        // take from a peer that does not read), then sends empty messages
+        // until the host refuses one (or 10 million were accepted).
+        "stuff-empty" => {
+            let ws = connect(&urls[0]);
+            ws.on_open(|ws| {
+                for _ in 0..16 {
+                    report("send-1mib", ws.send_binary(&vec![1u8; 1 << 20]));
+                }
+                let mut accepted: u64 = 0;
+                while accepted < 10_000_000 {
+                    match ws.send_binary(&[]) {
+                        Ok(()) => accepted += 1,
+                        Err(error) => {
+                            println!("refused-after={accepted} {}", describe_error(&error));
+                            break;
+                        }
+                    }
+                }
+                println!("accepted={accepted}");
+                ws.clone().destroy();
             });
         }
         // As `stuff`, then destroys the socket instead of closing it.
