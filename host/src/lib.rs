@@ -86,8 +86,8 @@ pub struct WebSocketCtx {
     /// Sockets created and neither destroyed nor past their `close` event.
     live_sockets: usize,
     /// The sockets' I/O tasks, so a host can let closing handshakes finish
-    /// before it exits (see [`WebSocketCtx::tasks`]).
-    tasks: TaskTracker,
+    /// before it exits (see [`WebSocketCtx::tasks`]), and their panic count.
+    tasks: socket::SocketTasks,
     /// Pollables the guest asked to be told about (timers and the like).
     watches: watch::Watches,
     /// Built at the first `wss://` connection, then shared by all.
@@ -122,7 +122,7 @@ impl WebSocketCtx {
             next_socket_id: 1,
             socket_reps: HashMap::new(),
             live_sockets: 0,
-            tasks: TaskTracker::new(),
+            tasks: socket::SocketTasks::default(),
             watches: watch::Watches::default(),
             tls: None,
             stats: Stats::default(),
@@ -155,7 +155,15 @@ impl WebSocketCtx {
     /// close frame (bounded by [`WebSocketConfig::close_timeout`]). To let
     /// them finish after dropping the store: `tasks.close(); tasks.wait().await`.
     pub fn tasks(&self) -> TaskTracker {
-        self.tasks.clone()
+        self.tasks.tracker.clone()
+    }
+
+    /// How many of this guest's socket tasks panicked: a host bug, always 0
+    /// unless something is wrong. The guest saw each such socket fail (an
+    /// `io` error, then close 1006); the CLI exits non-zero and the tests
+    /// fail when this is not 0.
+    pub fn socket_task_panics(&self) -> usize {
+        self.tasks.panics.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// How many watches (`network-device.watch`) are pending: each keeps a

@@ -251,7 +251,13 @@ async fn run_guest(
     let mut guest = runner.instantiate(component, state).await?;
     let outcome = guest.run_to_completion().await;
     let stats = guest.state().websockets().stats().clone();
+    let panics = guest.state().websockets().socket_task_panics();
     match outcome {
+        // A host bug must not pass for a guest's success.
+        Ok(_) if panics > 0 => {
+            guest.shutdown().await;
+            wasmtime::bail!("{panics} socket task(s) panicked: a bug in wit-websocket")
+        }
         Ok(status) => {
             guest.shutdown().await;
             Ok((status, stats))

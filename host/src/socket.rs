@@ -94,6 +94,33 @@ pub struct SocketShared {
 }
 
 impl SocketShared {
+    /// A socket in the CONNECTING state, reporting to `queue`.
+    fn new(id: u64, config: &WebSocketConfig, queue: Arc<EventQueue>) -> Self {
+        Self {
+            id,
+            observed: Mutex::new(Observed {
+                ready_state: ReadyState::Connecting,
+                open_delivered: false,
+                peer_closing: false,
+                open_settled: false,
+                protocol: String::new(),
+                extensions: String::new(),
+            }),
+            buffered: AtomicU64::new(0),
+            pending_sends: AtomicU64::new(0),
+            max_pending_sends: config.max_pending_sends,
+            pending: AtomicIsize::new(0),
+            queued_bytes: AtomicU64::new(0),
+            drained: Notify::new(),
+            written: Notify::new(),
+            destroyed: AtomicBool::new(false),
+            stop_requested: AtomicBool::new(false),
+            stop: Notify::new(),
+            retired: AtomicBool::new(false),
+            queue,
+        }
+    }
+
     fn observed(&self) -> MutexGuard<'_, Observed> {
         self.observed.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -295,31 +322,9 @@ impl WebSocket {
         options: ConnectOptions,
         config: &WebSocketConfig,
         queue: Arc<EventQueue>,
-        tasks: &TaskTracker,
+        tasks: &SocketTasks,
     ) -> Self {
-        let shared = Arc::new(SocketShared {
-            id,
-            observed: Mutex::new(Observed {
-                ready_state: ReadyState::Connecting,
-                open_delivered: false,
-                peer_closing: false,
-                open_settled: false,
-                protocol: String::new(),
-                extensions: String::new(),
-            }),
-            buffered: AtomicU64::new(0),
-            pending_sends: AtomicU64::new(0),
-            max_pending_sends: config.max_pending_sends,
-            pending: AtomicIsize::new(0),
-            queued_bytes: AtomicU64::new(0),
-            drained: Notify::new(),
-            written: Notify::new(),
-            destroyed: AtomicBool::new(false),
-            stop_requested: AtomicBool::new(false),
-            stop: Notify::new(),
-            retired: AtomicBool::new(false),
-            queue,
-        });
+        let shared = Arc::new(SocketShared::new(id, config, queue));
         let (commands, receiver) = mpsc::unbounded_channel();
         let task = SocketTask {
             shared: shared.clone(),
@@ -347,7 +352,10 @@ impl WebSocket {
             wire_config,
             compression,
         };
-        tasks.spawn(task.run(target, options, connection, connect_timeout));
+        tasks.spawn(
+            shared.clone(),
+            task.run(target, options, connection, connect_timeout),
+        );
         Self {
             shared,
             url,
@@ -473,6 +481,43 @@ impl WebSocket {
 impl Drop for WebSocket {
     fn drop(&mut self) {
         self.destroy();
+    }
+}
+
+/// The I/O tasks of a guest's sockets, and how many of them panicked.
+#[derive(Clone, Default)]
+pub(crate) struct SocketTasks {
+    pub(crate) tracker: TaskTracker,
+    pub(crate) panics: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl SocketTasks {
+    /// Runs `task`, the I/O of `socket`. A panic in it is a host bug: the
+    /// guest is told (an `io` error, then close 1006) rather than left with
+    /// a socket that never ends, and the panic is counted, so that harnesses
+    /// fail loudly.
+    fn spawn(&self, socket: Arc<SocketShared>, task: impl Future<Output = ()> + Send + 'static) {
+        let panics = self.panics.clone();
+        let task = std::panic::AssertUnwindSafe(task);
+        self.tracker.spawn(async move {
+            let Err(panic) = futures_util::FutureExt::catch_unwind(task).await else {
+                return;
+            };
+            panics.fetch_add(1, Ordering::AcqRel);
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            let error = ErrorCode::Io(format!("host bug: the socket's task panicked: {what}"));
+            socket.queue.push(&socket, EventKind::Error(error));
+            let info = CloseInfo {
+                code: ABNORMAL_CLOSURE,
+                reason: String::new(),
+                was_clean: false,
+            };
+            socket.queue.push(&socket, EventKind::Close(info));
+        });
     }
 }
 
@@ -1075,5 +1120,36 @@ fn wire_error(error: tungstenite::Error) -> ErrorCode {
             status: 0,
             message: format!("the server's HTTP response is malformed: {e}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_socket_task_is_counted_and_fails_the_socket() {
+        let queue = Arc::new(EventQueue::new(Arc::new(Notify::new())));
+        let socket = Arc::new(SocketShared::new(
+            7,
+            &WebSocketConfig::default(),
+            queue.clone(),
+        ));
+        let tasks = SocketTasks::default();
+        tasks.spawn(socket, async { panic!("a test's panic") });
+        tasks.tracker.close();
+        tasks.tracker.wait().await;
+        assert_eq!(tasks.panics.load(Ordering::Acquire), 1);
+        let events: Vec<EventKind> = queue.take_batch().into_iter().map(|e| e.kind).collect();
+        match &events[..] {
+            [
+                EventKind::Error(ErrorCode::Io(message)),
+                EventKind::Close(info),
+            ] => {
+                assert!(message.contains("panicked: a test's panic"), "{message}");
+                assert_eq!((info.code, info.was_clean), (1006, false));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

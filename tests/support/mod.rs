@@ -196,6 +196,8 @@ async fn run_component(
         }
     };
     let websockets = guest.state().websockets();
+    // Every run of every test: a socket task's panic is a host bug.
+    assert_eq!(websockets.socket_task_panics(), 0, "a socket task panicked");
     let stats = websockets.stats().clone();
     let (live_sockets, held_sockets) = (websockets.live_sockets(), websockets.held_sockets());
     let pending_watches = websockets.pending_watches();
