@@ -356,7 +356,7 @@ async fn http_urls_map_to_ws() {
 /// The exchange lines the probe prints when every echo matched.
 const EXCHANGED: [&str; 3] = [
     "echo 0 5 bytes matches=true",
-    "echo 1 220000 bytes matches=true",
+    "echo 1 308000 bytes matches=true",
     "echo 2 70000 bytes matches=true",
 ];
 
@@ -529,4 +529,65 @@ async fn after_the_peers_close_frame_the_socket_is_closing_and_sends_are_refused
         "{:?}",
         server.journal.lines()
     );
+}
+
+#[tokio::test]
+async fn a_101_selecting_two_subprotocols_fails_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+    // A valid 101 in every other respect, with two Sec-WebSocket-Protocol headers.
+    let server = serve_tcp(|mut tcp: TcpStream, _| async move {
+        let mut request = vec![0u8; 4096];
+        let read = tcp.read(&mut request).await.unwrap_or(0);
+        let request = String::from_utf8_lossy(&request[..read]).to_string();
+        let key = request
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("sec-websocket-key").then(|| value.trim().to_string())
+            })
+            .unwrap_or_default();
+        let response = format!(
+            "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\
+             sec-websocket-accept: {}\r\nsec-websocket-protocol: chat\r\nsec-websocket-protocol: evil\r\n\r\n",
+            derive_accept_key(key.as_bytes())
+        );
+        let _ = tcp.write_all(response.as_bytes()).await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    })
+    .await;
+    let run = probe("connect", &[&server.url(), "protocols=chat,evil"]).await;
+    run.assert_failed_at(
+        0,
+        "handshake-rejected 101 the server selected 2 subprotocols (chat, evil)",
+    );
+}
+
+#[tokio::test]
+async fn an_uncompressed_message_inside_a_fragmented_compressed_one_fails_with_1002() {
+    let server = extension_server(
+        "permessage-deflate",
+        |mut ws: ServerSocket, journal| async move {
+            use tokio::io::AsyncWriteExt;
+            // A compressed text message's first fragment (RSV1, not final,
+            // no payload yet), then a whole uncompressed text message "hi"
+            // where only its continuation may come (RFC 6455 §5.4).
+            let frames = [0x41, 0x00, 0x81, 0x02, b'h', b'i'];
+            ws.get_mut().write_all(&frames).await.unwrap();
+            journal_close_codes(ws, journal).await;
+        },
+    )
+    .await;
+    let run = probe("observe", &[&server.url()]).await;
+    // Open, then the failure: no message "hi" was delivered.
+    assert!(
+        !run.stdout.iter().any(|l| l.contains("message text")),
+        "{:#?}",
+        run.stdout
+    );
+    run.assert_failed_at(
+        1,
+        "protocol-violation a compressed message does not inflate: a new data message began",
+    );
+    assert_eq!(server.journal.wait_for("close").await, "close 1002");
 }

@@ -493,6 +493,20 @@ impl<S: AsyncRead + Unpin> DeflateStream<S> {
                     match FrameHeader::parse(&mut cursor) {
                         Ok(Some((header, length))) => {
                             let header_len = cursor.position();
+                            // RFC 6455 §5.4: a message's fragments are not
+                            // interleaved with another data message's. Caught
+                            // here: the compressed message may have handed
+                            // tungstenite nothing yet, so it could not tell.
+                            if inflater.message.is_some()
+                                && matches!(header.opcode, OpCode::Data(Data::Text | Data::Binary))
+                            {
+                                let message = "a new data message began inside a fragmented compressed message".to_string();
+                                self.mode = Mode::Broken(message.clone());
+                                return Poll::Ready(Err(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    InflateError(message),
+                                )));
+                            }
                             inflater.frame = if length <= inflater.max_frame_size
                                 && inflater.starts_compressed(&header)
                             {

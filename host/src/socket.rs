@@ -696,10 +696,7 @@ impl SocketTask {
             accounted += len;
             messages += 1;
             if !discard {
-                let message = match deflater {
-                    Some(deflater) => deflater.deflate(message),
-                    None => message,
-                };
+                let message = compress(deflater, message).await;
                 written += message.len();
                 if let Err(ending) = self.bounded(stream.feed(message)).await {
                     break Err(ending);
@@ -999,15 +996,67 @@ async fn open_connection(
                 message,
             })
         })?;
+    let protocol = selected_protocol(&headers("sec-websocket-protocol"), &options.protocols)
+        .map_err(|message| {
+            ErrorCode::HandshakeRejected(HandshakeRejection {
+                status: 101,
+                message,
+            })
+        })?;
     stream
         .get_mut()
         .negotiated(agreed.as_ref(), true, max_frame_size);
     Ok(Connection {
-        protocol: headers("sec-websocket-protocol").join(", "),
+        protocol,
         extensions: extensions.join(", "),
         deflater: agreed.map(|params| params.client_deflater()),
         stream,
     })
+}
+
+/// Messages at least this large are compressed on tokio's blocking pool: a
+/// 64 MiB message takes a second of CPU, which would hold up every other
+/// task on the worker.
+const COMPRESS_ASIDE_BYTES: usize = 256 << 10;
+
+/// `message` compressed with `deflater`, if deflate was agreed.
+async fn compress(deflater: &mut Option<MessageDeflater>, message: WireMessage) -> WireMessage {
+    match deflater.take() {
+        None => message,
+        Some(mut small) if message.len() < COMPRESS_ASIDE_BYTES => {
+            let message = small.deflate(message);
+            *deflater = Some(small);
+            message
+        }
+        Some(mut large) => {
+            let (back, message) = tokio::task::spawn_blocking(move || {
+                let message = large.deflate(message);
+                (large, message)
+            })
+            .await
+            .expect("compressing does not panic");
+            *deflater = Some(back);
+            message
+        }
+    }
+}
+
+/// The subprotocol the server's `Sec-WebSocket-Protocol` selected: at most
+/// one header with one value, one of those offered (RFC 6455 §4.1: else the
+/// client must fail the connection).
+fn selected_protocol(values: &[&str], offered: &[String]) -> Result<String, String> {
+    match values {
+        [] => Ok(String::new()),
+        [value] if offered.iter().any(|p| p == value) => Ok(value.to_string()),
+        [value] => Err(format!(
+            "the server selected the subprotocol {value:?}, which was not offered"
+        )),
+        _ => Err(format!(
+            "the server selected {} subprotocols ({}); it must select one",
+            values.len(),
+            values.join(", ")
+        )),
+    }
 }
 
 /// The TLS handshake, verifying the server's certificate for `host`.
