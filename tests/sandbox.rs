@@ -584,3 +584,41 @@ async fn empty_sends_are_bounded_by_count() {
         .unwrap();
     assert!(accepted <= 1000, "{refused}");
 }
+
+#[tokio::test]
+async fn a_close_while_reading_is_paused_still_completes_cleanly() {
+    // Floods for half a second (TCP pushes back long before), then reads,
+    // and answers the client's close frame.
+    let server = serve(|mut ws: ServerSocket, journal: Journal| async move {
+        let chunk = vec![0u8; 64 << 10];
+        let until = tokio::time::Instant::now() + Duration::from_millis(500);
+        loop {
+            tokio::select! {
+                sent = ws.send(Message::Binary(chunk.clone().into())) => if sent.is_err() { break },
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
+        journal.record("stopped sending");
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Close(frame) = message {
+                journal.record(format!("close {:?}", frame.map(|f| u16::from(f.code))));
+            }
+        }
+    })
+    .await;
+    let config = WebSocketConfig {
+        max_queued_bytes: 1 << 20,
+        close_timeout: Duration::from_secs(2),
+        ..allow_all()
+    };
+    // Holds 300 ms, closes, holds 3 s more: longer than the close timeout.
+    let run = support::probe_with("hold-then-close", &[&server.url(), "300"], config).await;
+    assert_eq!(run.line("close ok"), "close ok", "{:#?}", run.stdout);
+    // The peer's answer was read past the full queue: a clean close.
+    assert_eq!(
+        run.line("close 1000"),
+        "close 1000 clean=true reason=enough",
+        "{:#?}",
+        run.stdout
+    );
+}

@@ -735,9 +735,11 @@ impl SocketTask {
         loop {
             // While the guest has not taken what it was sent, stop reading:
             // TCP then pushes back on the server. A destroyed socket's events
-            // are dropped, so it reads on (to finish its closing handshake).
-            let paused =
-                !self.shared.is_destroyed() && self.shared.inbound_full(self.max_queued_bytes);
+            // are dropped, so it reads on (to finish its closing handshake);
+            // so does a closing one, dropping what does not fit, or the
+            // peer's close frame would never be read and the close never clean.
+            let full = self.shared.inbound_full(self.max_queued_bytes);
+            let paused = full && !self.shared.is_destroyed() && close_deadline.is_none();
             let timer = match (close_deadline, &keepalive) {
                 (Some(deadline), _) => Some(deadline),
                 // Silence is ours while paused, not the peer's.
@@ -791,6 +793,8 @@ impl SocketTask {
                         keepalive.heard();
                     }
                     match incoming {
+                        // Closing with the queue full: the guest has said goodbye.
+                        Some(Ok(WireMessage::Text(_) | WireMessage::Binary(_))) if full && close_deadline.is_some() => {}
                         Some(Ok(WireMessage::Text(text))) => {
                             self.shared.queue.push(&self.shared, EventKind::Message(Message::Text(text.as_str().to_string())));
                         }

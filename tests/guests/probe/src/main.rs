@@ -455,6 +455,26 @@ fn main() {
                 report("close", ws.close_with(1000, ""));
             });
         }
+        // Pull mode: waits for open, holds still for MS (the server fills
+        // the inbound queue), closes without taking a message, holds still
+        // ten times as long again, then takes events until the close.
+        "hold-then-close" => {
+            let ws = connect(&urls[0]);
+            let hold_ms: u64 = urls[1].parse().unwrap();
+            ws.on_close(|_, info| println!("close {}", describe_close(&info)));
+            ws.on_error(|_, error| println!("error {}", describe_error(&error)));
+            while ws.ready_state() == ReadyState::Connecting {
+                device.wait();
+                device.update();
+            }
+            std::thread::sleep(Duration::from_millis(hold_ms));
+            report("close", ws.close_with(1000, "enough"));
+            std::thread::sleep(Duration::from_millis(hold_ms * 10));
+            while ws.ready_state() != ReadyState::Closed {
+                device.wait();
+                device.update();
+            }
+        }
         // Fills the connection with 16 MiB (more than the kernel's buffers
         // take from a peer that does not read), then sends empty messages
         // until the host refuses one (or 10 million were accepted).
