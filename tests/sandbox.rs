@@ -622,3 +622,31 @@ async fn a_close_while_reading_is_paused_still_completes_cleanly() {
         run.stdout
     );
 }
+
+#[tokio::test]
+async fn devices_are_capped_and_creating_more_traps_this_guest_only() {
+    let config = WebSocketConfig {
+        max_devices: 16,
+        ..allow_all()
+    };
+    let trap = support::try_run_guest("probe", &["many-devices"], config)
+        .await
+        .expect_err("the 17th device traps");
+    let message = format!("{trap:?}");
+    assert!(message.contains("16 network devices"), "{message}");
+}
+
+#[tokio::test]
+async fn closed_socket_handles_the_guest_keeps_are_capped() {
+    let server = serve(echo_journaling).await;
+    let config = WebSocketConfig {
+        max_held_sockets: 10,
+        ..allow_all()
+    };
+    let run = probe_with("hold-closed", &[&server.url(), "50"], config).await;
+    // Each was closed before the next was made: only the handles add up.
+    assert_eq!(
+        run.line("refused after "),
+        "refused after 10 limit-exceeded this guest holds 10 socket handles, the most the host allows: drop closed ones"
+    );
+}

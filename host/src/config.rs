@@ -22,6 +22,20 @@ pub struct WebSocketConfig {
     /// Sockets one `network-device` may have live at once. Default 256 (no
     /// tighter than `max_sockets`); lower it to split a guest's budget.
     pub max_sockets_per_device: usize,
+    /// Socket handles a guest may hold at once, live or closed: a closed
+    /// socket's handle still holds its URL and state until the guest drops
+    /// it. Default 1,024 (four times `max_sockets`); past it
+    /// `create-websocket` fails with `limit-exceeded`.
+    pub max_held_sockets: usize,
+    /// Network devices a guest may hold at once. Default 256; creating more
+    /// traps (a device's constructor cannot fail in the WIT), as running out
+    /// of any other resource would.
+    pub max_devices: usize,
+    /// DNS lookups one guest may have running at once, each on a thread of
+    /// tokio's blocking pool (getaddrinfo blocks): more wait their turn, so a
+    /// guest creating and destroying sockets cannot fill the pool and stall
+    /// everyone else's. Default 8.
+    pub max_dns_lookups: usize,
     /// Bytes of received messages a socket may hold for the guest before the
     /// host stops reading it, so TCP pushes back on the server instead of the
     /// host's memory growing. Each message counts its payload plus
@@ -90,6 +104,9 @@ impl Default for WebSocketConfig {
         Self {
             max_sockets: 256,
             max_sockets_per_device: 256,
+            max_held_sockets: 1024,
+            max_devices: 256,
+            max_dns_lookups: 8,
             max_queued_bytes: 8 << 20,
             max_buffered_amount: 64 << 20,
             max_pending_sends: 65_536,

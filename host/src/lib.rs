@@ -116,13 +116,13 @@ impl WebSocketCtx {
     /// A context with the given configuration and no sockets.
     pub fn new(config: WebSocketConfig) -> Self {
         Self {
+            tasks: socket::SocketTasks::new(config.max_dns_lookups),
             config,
             events_ready: Arc::new(Notify::new()),
             devices: Vec::new(),
             next_socket_id: 1,
             socket_reps: HashMap::new(),
             live_sockets: 0,
-            tasks: socket::SocketTasks::default(),
             watches: watch::Watches::default(),
             tls: None,
             stats: Stats::default(),

@@ -22,6 +22,14 @@ impl network::Host for WebSocketCtxView<'_> {}
 
 impl network::HostNetworkDevice for WebSocketCtxView<'_> {
     fn new(&mut self) -> wasmtime::Result<Resource<NetworkDevice>> {
+        // Dropped devices' entries go; live ones are capped.
+        self.ctx.devices.retain(|queue| queue.strong_count() > 0);
+        let limit = self.ctx.config.max_devices;
+        if self.ctx.devices.len() >= limit {
+            wasmtime::bail!(
+                "the guest already holds {limit} network devices, the most the host allows"
+            );
+        }
         let queue = Arc::new(EventQueue::new(self.ctx.events_ready.clone()));
         self.ctx.devices.push(Arc::downgrade(&queue));
         Ok(self.table.push(NetworkDevice { queue })?)
@@ -57,6 +65,12 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             return Ok(Err(ErrorCode::NotPermitted(message)));
         }
         let config = &self.ctx.config;
+        if self.ctx.socket_reps.len() >= config.max_held_sockets {
+            return Ok(Err(ErrorCode::LimitExceeded(format!(
+                "this guest holds {} socket handles, the most the host allows: drop closed ones",
+                config.max_held_sockets
+            ))));
+        }
         if self.ctx.live_sockets >= config.max_sockets {
             return Ok(Err(ErrorCode::LimitExceeded(format!(
                 "this guest already has {} live sockets, the most the host allows",

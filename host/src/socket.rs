@@ -327,6 +327,7 @@ impl WebSocket {
         let shared = Arc::new(SocketShared::new(id, config, queue));
         let (commands, receiver) = mpsc::unbounded_channel();
         let task = SocketTask {
+            lookups: tasks.lookups.clone(),
             shared: shared.clone(),
             commands: receiver,
             close_timeout: config.close_timeout,
@@ -484,14 +485,24 @@ impl Drop for WebSocket {
     }
 }
 
-/// The I/O tasks of a guest's sockets, and how many of them panicked.
-#[derive(Clone, Default)]
+/// The I/O tasks of a guest's sockets, how many of them panicked, and the
+/// permits for their DNS lookups.
+#[derive(Clone)]
 pub(crate) struct SocketTasks {
     pub(crate) tracker: TaskTracker,
     pub(crate) panics: Arc<std::sync::atomic::AtomicUsize>,
+    lookups: Arc<tokio::sync::Semaphore>,
 }
 
 impl SocketTasks {
+    pub(crate) fn new(max_dns_lookups: usize) -> Self {
+        Self {
+            tracker: TaskTracker::new(),
+            panics: Arc::default(),
+            lookups: Arc::new(tokio::sync::Semaphore::new(max_dns_lookups.max(1))),
+        }
+    }
+
     /// Runs `task`, the I/O of `socket`. A panic in it is a host bug: the
     /// guest is told (an `io` error, then close 1006) rather than left with
     /// a socket that never ends, and the panic is counted, so that harnesses
@@ -571,6 +582,8 @@ enum Ending {
 
 /// The I/O task of one socket.
 struct SocketTask {
+    /// The guest's DNS lookup permits.
+    lookups: Arc<tokio::sync::Semaphore>,
     shared: Arc<SocketShared>,
     commands: mpsc::UnboundedReceiver<Command>,
     close_timeout: Duration,
@@ -589,7 +602,7 @@ impl SocketTask {
     ) {
         let connecting = tokio::time::timeout(
             connect_timeout,
-            open_connection(&target, &*self.policy, &options, settings),
+            open_connection(&target, &*self.policy, &options, settings, &self.lookups),
         );
         let ending = tokio::select! {
             connected = connecting => match connected {
@@ -936,18 +949,44 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
     )
 }
 
+/// The addresses of `host`: an IP address as it is, a name by getaddrinfo on
+/// tokio's blocking pool, holding one of the guest's `lookups` permits until
+/// the lookup returns, even if the socket is gone by then: so one guest's
+/// lookups occupy at most that many of the pool's threads.
+async fn resolve(
+    host: &str,
+    port: u16,
+    lookups: &Arc<tokio::sync::Semaphore>,
+) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
+    }
+    let permit = lookups
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let host = host.to_string();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
+    })
+    .await
+    .map_err(std::io::Error::other)?
+}
+
 /// DNS, TCP, TLS and the HTTP upgrade.
 async fn open_connection(
     target: &Target,
     policy: &dyn NetworkPolicy,
     options: &ConnectOptions,
     settings: ConnectionSettings,
+    lookups: &Arc<tokio::sync::Semaphore>,
 ) -> Result<Connection, ErrorCode> {
     let request = build_request(target, options, settings.compression)?;
-    let resolved: Vec<_> = tokio::net::lookup_host((target.host.as_str(), target.port))
+    let resolved = resolve(&target.host, target.port, lookups)
         .await
-        .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?
-        .collect();
+        .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?;
     let connect_target = target.as_connect_target();
     let mut refusal = None;
     let addresses: Vec<_> = resolved
@@ -1188,7 +1227,7 @@ mod tests {
             &WebSocketConfig::default(),
             queue.clone(),
         ));
-        let tasks = SocketTasks::default();
+        let tasks = SocketTasks::new(1);
         tasks.spawn(socket, async { panic!("a test's panic") });
         tasks.tracker.close();
         tasks.tracker.wait().await;

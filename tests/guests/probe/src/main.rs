@@ -455,6 +455,49 @@ fn main() {
                 report("close", ws.close_with(1000, ""));
             });
         }
+        // Creates devices (keeping them) until the host says no.
+        "many-devices" => {
+            let mut devices = Vec::new();
+            loop {
+                devices.push(NetworkDevice::new());
+                println!("devices {}", devices.len());
+            }
+        }
+        // Opens and closes COUNT sockets one after another, keeping every
+        // handle; reports the first refusal.
+        "hold-closed" => {
+            let count: usize = urls[1].parse().unwrap();
+            let held = Rc::new(RefCell::new(Vec::new()));
+            fn next(
+                device: Rc<NetworkDevice>,
+                url: String,
+                held: Rc<RefCell<Vec<WebSocket>>>,
+                left: usize,
+            ) {
+                if left == 0 {
+                    println!("held {}", held.borrow().len());
+                    return;
+                }
+                match device.create_websocket(&url) {
+                    Ok(ws) => {
+                        ws.on_open(|ws| {
+                            let _ = ws.close();
+                        });
+                        let (device, url, again) = (device.clone(), url.clone(), held.clone());
+                        ws.on_close(move |_, _| {
+                            next(device.clone(), url.clone(), again.clone(), left - 1)
+                        });
+                        held.borrow_mut().push(ws);
+                    }
+                    Err(error) => println!(
+                        "refused after {} {}",
+                        held.borrow().len(),
+                        describe_error(&error)
+                    ),
+                }
+            }
+            next(Rc::new(NetworkDevice::new()), urls[0].clone(), held, count);
+        }
         // Pull mode: waits for open, holds still for MS (the server fills
         // the inbound queue), closes without taking a message, holds still
         // ten times as long again, then takes events until the close.
