@@ -388,3 +388,56 @@ async fn python_reconnect_example_survives_a_server_restart() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_websocketstream_reader_that_stops_reading_stops_the_host_reading() {
+    // Sends 64 KiB messages for 800 ms as fast as TCP lets it, then closes.
+    let server = serve(|mut ws, journal| async move {
+        let chunk = vec![0u8; 64 << 10];
+        let mut sent: usize = 0;
+        let until = tokio::time::Instant::now() + Duration::from_millis(800);
+        loop {
+            tokio::select! {
+                result = futures_util::SinkExt::send(&mut ws, Message::Binary(chunk.clone().into())) => {
+                    if result.is_err() { break }
+                    sent += 1;
+                }
+                () = tokio::time::sleep_until(until) => break,
+            }
+        }
+        journal.record(format!("sent {sent}"));
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let config = WebSocketConfig {
+        max_queued_bytes: 1 << 20,
+        ..allow_all()
+    };
+    let args = ["slow-reader", &server.url(), "1500"];
+    let run = run_language_guest_with("tests/guests/js-streams/app.js", &args, config).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let sent: usize = server.journal.wait_for("sent ").await[5..].parse().unwrap();
+    // Everything sent was read, in the end (and the message whose send the
+    // server's deadline cut short, which its close then flushed)...
+    let read = run.line("read ");
+    assert!(
+        [sent, sent + 1]
+            .map(|n| format!("read {n} messages, close 1005"))
+            .contains(&read.to_string()),
+        "{read}, the server sent {sent}"
+    );
+    // ...but while the reader held still, the host read only up to its
+    // 1 MiB queue (16 messages) and TCP pushed back: unchecked, loopback
+    // takes tens of thousands of 64 KiB messages in 800 ms.
+    let kernel = (max_tcp_buffer("tcp_rmem") + max_tcp_buffer("tcp_wmem")) >> 16;
+    assert!(
+        sent <= 16 + kernel + 64,
+        "the server sent {sent} messages of 64 KiB"
+    );
+}
+
+fn max_tcp_buffer(name: &str) -> usize {
+    let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+    values.split_whitespace().last().unwrap().parse().unwrap()
+}

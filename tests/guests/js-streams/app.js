@@ -3,6 +3,7 @@
 //   js-streams writer URL COUNT SIZE   writes COUNT binary messages of SIZE bytes
 //                                      through a WebSocketStream writer, waiting
 //                                      on `writer.ready`, then reads one reply
+//   js-streams slow-reader URL MS      reads one message, then none for MS, then all
 //   js-streams turbulenz URL           the Turbulenz NetworkDevice, updated once
 //                                      per 16 ms frame by setInterval
 import { main } from '../../../guest/js/websocket.js';
@@ -33,6 +34,26 @@ async function writer(url, count, size) {
   console.log(`close ${closeCode} ${reason}`);
 }
 
+// Reads one message, stops reading for HOLD_MS (the host must stop reading
+// the socket meanwhile), then reads to the end.
+async function slowReader(url, holdMs) {
+  const wss = new WebSocketStream(url);
+  const { readable } = await wss.opened;
+  const reader = readable.getReader();
+  await reader.read();
+  await new Promise((resolve) => setTimeout(resolve, holdMs));
+  let messages = 1;
+  let bytes = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    messages += 1;
+    bytes += value.byteLength;
+  }
+  const { closeCode } = await wss.closed;
+  console.log(`read ${messages} messages, close ${closeCode}`);
+}
+
 function turbulenz(url) {
   const device = new NetworkDevice();
   const ws = device.createWebSocket(url);
@@ -61,5 +82,6 @@ export const run = main((args) => {
   const [, mode, url, count, size] = args;
   if (mode === 'writer') return writer(url, Number(count), Number(size));
   if (mode === 'turbulenz') return turbulenz(url);
+  if (mode === 'slow-reader') return slowReader(url, Number(count));
   throw `unknown mode ${mode}`;
 });
