@@ -24,8 +24,27 @@ const ECHO_GUEST: &[u8] = include_bytes!(concat!(env!("WIT_WEBSOCKET_GUESTS_DIR"
     about = "Run WebAssembly components that use WebSockets (wit-websocket:client)"
 )]
 struct Cli {
+    /// How to print the host's logs (which `RUST_LOG` selects, e.g.
+    /// `RUST_LOG=wit_websocket=debug`): `text` or `json`, on stderr.
+    #[arg(long, global = true, default_value = "text", value_parser = ["text", "json"])]
+    log_format: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Prints the library's tracing events on stderr, as `RUST_LOG` selects
+/// (tracing-subscriber's env filter); errors only without it.
+fn init_logging(format: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        "json" => builder.json().try_init(),
+        _ => builder.try_init(),
+    };
 }
 
 #[derive(Subcommand)]
@@ -191,6 +210,7 @@ impl NetFlags {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging(&cli.log_format);
     // On a worker thread, not in `block_on` on the main thread: there, each
     // event a socket task queues for the guest (and each send the guest
     // hands a socket task) would cross threads through a futex, while on a

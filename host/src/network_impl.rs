@@ -20,22 +20,20 @@ impl types::Host for WebSocketCtxView<'_> {}
 
 impl network::Host for WebSocketCtxView<'_> {}
 
-impl network::HostNetworkDevice for WebSocketCtxView<'_> {
-    fn new(&mut self) -> wasmtime::Result<Resource<NetworkDevice>> {
-        // Dropped devices' entries go; live ones are capped.
-        self.ctx.devices.retain(|queue| queue.strong_count() > 0);
-        let limit = self.ctx.config.max_devices;
-        if self.ctx.devices.len() >= limit {
-            wasmtime::bail!(
-                "the guest already holds {limit} network devices, the most the host allows"
-            );
+/// Logs why the host refused a guest's call: limits as warnings (an
+/// operator may want to raise them), anything else at debug.
+fn log_refusal(call: &str, error: &ErrorCode) {
+    match error {
+        ErrorCode::LimitExceeded(limit) | ErrorCode::MessageTooLarge(limit) => {
+            tracing::warn!(call, %limit, "limit reached")
         }
-        let queue = Arc::new(EventQueue::new(self.ctx.events_ready.clone()));
-        self.ctx.devices.push(Arc::downgrade(&queue));
-        Ok(self.table.push(NetworkDevice { queue })?)
+        other => tracing::debug!(call, error = ?other, "refused"),
     }
+}
 
-    fn create_websocket(
+impl WebSocketCtxView<'_> {
+    /// `create-websocket`: the checks, then the socket.
+    fn create(
         &mut self,
         device: Resource<NetworkDevice>,
         url: String,
@@ -62,6 +60,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             .policy
             .check_host(&target.as_connect_target())
         {
+            tracing::info!(url = %target.url, reason = %message, "not permitted");
             return Ok(Err(ErrorCode::NotPermitted(message)));
         }
         let config = &self.ctx.config;
@@ -104,6 +103,35 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             .live_sockets
             .fetch_add(1, Ordering::AcqRel);
         Ok(Ok(resource))
+    }
+}
+
+impl network::HostNetworkDevice for WebSocketCtxView<'_> {
+    fn new(&mut self) -> wasmtime::Result<Resource<NetworkDevice>> {
+        // Dropped devices' entries go; live ones are capped.
+        self.ctx.devices.retain(|queue| queue.strong_count() > 0);
+        let limit = self.ctx.config.max_devices;
+        if self.ctx.devices.len() >= limit {
+            wasmtime::bail!(
+                "the guest already holds {limit} network devices, the most the host allows"
+            );
+        }
+        let queue = Arc::new(EventQueue::new(self.ctx.events_ready.clone()));
+        self.ctx.devices.push(Arc::downgrade(&queue));
+        Ok(self.table.push(NetworkDevice { queue })?)
+    }
+
+    fn create_websocket(
+        &mut self,
+        device: Resource<NetworkDevice>,
+        url: String,
+        options: Option<ConnectOptions>,
+    ) -> wasmtime::Result<Result<Resource<WebSocket>, ErrorCode>> {
+        let created = self.create(device, url, options);
+        if let Ok(Err(error)) = &created {
+            log_refusal("create-websocket", error);
+        }
+        created
     }
 
     fn update(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<Vec<Event>> {
@@ -174,8 +202,9 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         message: Message,
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
         let result = self.table.get(&socket)?.send(message);
-        if result.is_ok() {
-            self.ctx.stats.messages_sent += 1;
+        match &result {
+            Ok(_) => self.ctx.stats.messages_sent += 1,
+            Err(error) => log_refusal("send", error),
         }
         Ok(result.map(drop))
     }

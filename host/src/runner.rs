@@ -206,10 +206,13 @@ impl PreparedGuest {
             .context("instantiating the guest")?;
         let run = self.run.load(&mut store, &instance)?;
         let callbacks = self.callbacks.load(&mut store, &instance)?;
+        static GUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let guest = GUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(RunningGuest {
             store,
             run,
             callbacks,
+            span: tracing::info_span!("guest", guest),
         })
     }
 }
@@ -236,6 +239,8 @@ pub struct RunningGuest {
     store: Store<GuestState>,
     run: Run,
     callbacks: GuestCallbacks,
+    /// The parent of the guest's sockets' spans, numbered in this process.
+    span: tracing::Span,
 }
 
 impl RunningGuest {
@@ -246,7 +251,9 @@ impl RunningGuest {
         // `run` may legitimately last (a pull-mode loop): it is not cut off,
         // only made to yield to other tasks every tick.
         self.store.epoch_deadline_async_yield_and_update(1);
-        match self.run.call_run(&mut self.store).await {
+        let span = self.span.clone();
+        let called = tracing::Instrument::instrument(self.run.call_run(&mut self.store), span);
+        match called.await {
             Ok(Ok(())) => Ok(0),
             Ok(Err(())) => Ok(1),
             Err(error) => match error.downcast_ref::<I32Exit>() {
@@ -278,12 +285,16 @@ impl RunningGuest {
     /// Delivers pending events and fires watches until no socket is live and
     /// no watch is pending. See [`dispatch::run_until_idle`].
     pub async fn dispatch_until_idle(&mut self) -> wasmtime::Result<()> {
-        dispatch::run_until_idle(&mut self.store, &self.callbacks).await
+        let span = self.span.clone();
+        let dispatch = dispatch::run_until_idle(&mut self.store, &self.callbacks);
+        tracing::Instrument::instrument(dispatch, span).await
     }
 
     /// Delivers the events pending now. See [`dispatch::dispatch_pending`].
     pub async fn dispatch_pending(&mut self) -> wasmtime::Result<usize> {
-        dispatch::dispatch_pending(&mut self.store, &self.callbacks).await
+        let span = self.span.clone();
+        let dispatch = dispatch::dispatch_pending(&mut self.store, &self.callbacks);
+        tracing::Instrument::instrument(dispatch, span).await
     }
 
     /// After a trap: destroys the guest's sockets, closing live connections

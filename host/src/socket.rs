@@ -353,9 +353,15 @@ impl WebSocket {
             wire_config,
             compression,
         };
+        // A child of the guest's span, when the embedder keeps one.
+        let span = tracing::info_span!("socket", id, host = %target.host, port = target.port);
+        span.in_scope(|| tracing::info!(url = %target.url, "connecting"));
         tasks.spawn(
             shared.clone(),
-            task.run(target, options, connection, connect_timeout),
+            tracing::Instrument::instrument(
+                task.run(target, options, connection, connect_timeout),
+                span,
+            ),
         );
         Self {
             shared,
@@ -515,6 +521,10 @@ impl SocketTasks {
                 return;
             };
             panics.fetch_add(1, Ordering::AcqRel);
+            tracing::error!(
+                socket = socket.id,
+                "the socket's task panicked (a host bug)"
+            );
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| s.to_string())
@@ -607,6 +617,7 @@ impl SocketTask {
         let ending = tokio::select! {
             connected = connecting => match connected {
                 Ok(Ok(connection)) => {
+                    tracing::info!(protocol = %connection.protocol, extensions = %connection.extensions, "open");
                     if self.shared.opened(connection.protocol, connection.extensions) {
                         self.shared.queue.push(&self.shared, EventKind::Open);
                         self.converse(connection.stream, connection.deflater).await
@@ -631,13 +642,17 @@ impl SocketTask {
 
     fn finish(&self, ending: Ending) {
         let info = match ending {
-            Ending::Destroyed => return,
+            Ending::Destroyed => {
+                tracing::debug!("destroyed: the guest dropped the socket");
+                return;
+            }
             Ending::Clean(frame) => CloseInfo {
                 code: frame.as_ref().map_or(NO_STATUS_RECEIVED, |f| f.code.into()),
                 reason: frame.map(|f| f.reason.to_string()).unwrap_or_default(),
                 was_clean: true,
             },
             Ending::Failed(error) => {
+                tracing::info!(?error, "failed");
                 self.shared
                     .queue
                     .push(&self.shared, EventKind::Error(error));
@@ -648,6 +663,7 @@ impl SocketTask {
                 }
             }
         };
+        tracing::info!(code = info.code, reason = %info.reason, clean = info.was_clean, "closed");
         self.shared.buffered.store(0, Ordering::Release);
         self.shared.pending_sends.store(0, Ordering::Release);
         self.shared.written.notify_waiters();
@@ -789,6 +805,7 @@ impl SocketTask {
                         Some(Command::Send(..)) => {}
                         Some(Command::Fail) => return closed_while_connecting(),
                         Some(Command::Close(frame)) => {
+                            tracing::debug!(frame = ?frame, "the guest closes");
                             close_deadline = Some(Instant::now() + self.close_timeout);
                             if let Err(ending) = self.bounded(stream.close(frame)).await {
                                 return ending;
@@ -817,6 +834,7 @@ impl SocketTask {
                         Some(Ok(WireMessage::Close(frame))) => {
                             // tungstenite answers the peer's close frame itself;
                             // the connection ends when the peer drops TCP.
+                            tracing::debug!(frame = ?frame, "the peer's close frame arrived");
                             received_close = Some(frame);
                             self.shared.peer_closing();
                             close_deadline.get_or_insert(Instant::now() + self.close_timeout);
@@ -995,6 +1013,7 @@ async fn open_connection(
             |address| match policy.check_address(&connect_target, address.ip()) {
                 Ok(()) => true,
                 Err(message) => {
+                    tracing::info!(%address, reason = %message, "not permitted");
                     refusal.get_or_insert(message);
                     false
                 }

@@ -427,3 +427,48 @@ fn walk(dir: &std::path::Path) -> usize {
             .sum()
     })
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rust_log_shows_connect_open_close_and_a_policy_refusal() {
+    let server = EchoServer::start().await.unwrap();
+    let url = server.url();
+    let echo = format!("{BUILT_GUESTS_DIR}/echo.wasm");
+    let logged = |args: Vec<String>| {
+        let mut command = cli();
+        command.env("RUST_LOG", "wit_websocket=debug").args(args);
+        async move {
+            let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+                .await
+                .unwrap();
+            String::from_utf8_lossy(&output.stderr).to_string()
+        }
+    };
+    let args = |extra: &[&str]| -> Vec<String> {
+        [&["run"][..], extra, &[&echo, "--", &url, "1"]]
+            .concat()
+            .into_iter()
+            .map(String::from)
+            .collect()
+    };
+    let stderr = logged(args(&["--allow-net=127.0.0.1"])).await;
+    for event in ["connecting", "open", "closed"] {
+        assert!(stderr.contains(event), "no {event:?} in {stderr}");
+    }
+    let port = url.trim_end_matches('/').rsplit(':').next().unwrap();
+    assert!(stderr.contains(&format!("port={port}")), "{stderr}");
+    assert!(
+        stderr.contains("code=1000") && stderr.contains("clean=true"),
+        "{stderr}"
+    );
+    // Not allowed: the refusal is logged with what would allow it.
+    let stderr = logged(args(&["--allow-net=example.com"])).await;
+    assert!(stderr.contains("not permitted"), "{stderr}");
+    assert!(stderr.contains("--allow-net=127.0.0.1:"), "{stderr}");
+    // The same as JSON lines.
+    let json = logged(args(&["--log-format", "json", "--allow-net=127.0.0.1"])).await;
+    assert!(
+        json.lines()
+            .any(|line| line.starts_with('{') && line.contains("\"message\":\"open\"")),
+        "{json}"
+    );
+}
