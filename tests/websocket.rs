@@ -344,3 +344,30 @@ async fn buffered_amount_grows_on_send_and_falls_as_bytes_are_written() {
     );
     assert_eq!(run.line("buffered-on-reply="), "buffered-on-reply=0");
 }
+
+#[tokio::test]
+async fn a_socket_made_in_a_callback_never_gets_the_destroyed_sockets_events() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    // Each connection gets "one" and "two" at once, then is read to the end.
+    let server = serve(|mut ws: ServerSocket, _| async move {
+        for text in ["one", "two"] {
+            let _ = ws.feed(Message::Text(text.into())).await;
+        }
+        let _ = ws.flush().await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let run = probe("destroy-and-replace", &[&server.url()]).await;
+    // A's "two" was queued when A was destroyed: dropped, never B's.
+    assert_eq!(
+        run.stdout,
+        [
+            "a text one",
+            "b is a new socket: true",
+            "b text one",
+            "b text two",
+            "close ok"
+        ]
+    );
+}

@@ -455,6 +455,30 @@ fn main() {
                 report("close", ws.close_with(1000, ""));
             });
         }
+        // Socket A destroys itself in its first message's callback and
+        // creates socket B there (the host table may give B A's slot); every
+        // message is printed with the socket that got it.
+        "destroy-and-replace" => {
+            let device = Rc::new(NetworkDevice::new());
+            let url = urls[0].clone();
+            let a = device.create_websocket(&url).expect("valid URL");
+            let a_id = a.id();
+            let first = Rc::new(RefCell::new(true));
+            a.on_message(move |ws, message| {
+                println!("a {}", describe_message(&message));
+                if first.replace(false) {
+                    ws.clone().destroy();
+                    let b = device.create_websocket(&url).expect("valid URL");
+                    println!("b is a new socket: {}", b.id() != a_id);
+                    b.on_message(|ws, message| {
+                        println!("b {}", describe_message(&message));
+                        if matches!(&message, Message::Text(t) if t == "two") {
+                            report("close", ws.close());
+                        }
+                    });
+                }
+            });
+        }
         // Creates devices (keeping them) until the host says no.
         "many-devices" => {
             let mut devices = Vec::new();
