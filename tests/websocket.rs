@@ -46,6 +46,19 @@ async fn text_and_binary_echo_then_guest_close_with_code_and_reason() {
         (run.stats.messages_sent, run.stats.messages_received),
         (2, 2)
     );
+    // The statistics snapshot: 5 + 4 payload bytes each way; the three sends
+    // refused for the socket's state.
+    let stats = &run.stats;
+    assert_eq!(
+        (
+            stats.sockets_created,
+            stats.bytes_sent,
+            stats.bytes_received
+        ),
+        (1, 9, 9)
+    );
+    assert_eq!(stats.refusals.get("invalid-state"), Some(&3), "{stats:?}");
+    assert!(stats.errors.is_empty(), "{stats:?}");
 }
 
 #[tokio::test]
@@ -144,6 +157,12 @@ async fn refused_connection_reports_error_then_abnormal_close() {
     assert_eq!(run.stdout.len(), 2, "{:#?}", run.stdout);
     run.assert_failed_at(0, "connection-refused ");
     assert!(run.stdout[0].ends_with("state=closed"), "{}", run.stdout[0]);
+    assert_eq!(
+        run.stats.errors.get("connection-refused"),
+        Some(&1),
+        "{:?}",
+        run.stats
+    );
 }
 
 #[tokio::test]

@@ -95,15 +95,65 @@ pub struct WebSocketCtx {
     stats: Stats,
 }
 
-/// Counters over a guest's lifetime, for harnesses and demos.
+/// Counters over a guest's lifetime: a snapshot an embedder can export to
+/// its metrics (with [`WebSocketCtx::live_sockets`] for the gauge).
+///
+/// ```
+/// # let ctx = wit_websocket_host::WebSocketCtx::default();
+/// let stats = ctx.stats();
+/// println!(
+///     "{} sockets, {} B out, {} B in, {} refused connections",
+///     stats.sockets_created,
+///     stats.bytes_sent,
+///     stats.bytes_received,
+///     stats.errors.get("connection-refused").unwrap_or(&0)
+/// );
+/// ```
 #[derive(Debug, Default, Clone)]
 pub struct Stats {
+    /// Sockets `create-websocket` made.
+    pub sockets_created: u64,
     /// Messages the guest handed to `send` that were accepted.
     pub messages_sent: u64,
+    /// Their payload bytes.
+    pub bytes_sent: u64,
     /// Messages delivered to the guest (pushed or pulled).
     pub messages_received: u64,
+    /// Their payload bytes.
+    pub bytes_received: u64,
+    /// Failed connections (`error` events delivered), by error-code case
+    /// (`"connection-refused"`, `"timeout"`, …).
+    pub errors: std::collections::BTreeMap<&'static str, u64>,
+    /// Calls the host refused (`create-websocket`, `send`), by error-code
+    /// case (`"not-permitted"`, `"limit-exceeded"`, …).
+    pub refusals: std::collections::BTreeMap<&'static str, u64>,
     /// The close information of the last `close` event delivered.
     pub last_close: Option<bindings::CloseInfo>,
+}
+
+impl bindings::ErrorCode {
+    /// The WIT case's name, e.g. `"connection-refused"`: a label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        use bindings::ErrorCode as E;
+        match self {
+            E::InvalidUrl(_) => "invalid-url",
+            E::NotPermitted(_) => "not-permitted",
+            E::DnsFailure(_) => "dns-failure",
+            E::ConnectionRefused(_) => "connection-refused",
+            E::Tls(_) => "tls",
+            E::HandshakeRejected(_) => "handshake-rejected",
+            E::ProtocolViolation(_) => "protocol-violation",
+            E::MessageTooLarge(_) => "message-too-large",
+            E::LimitExceeded(_) => "limit-exceeded",
+            E::InvalidState(_) => "invalid-state",
+            E::InvalidOptions(_) => "invalid-options",
+            E::InvalidUtf8(_) => "invalid-utf8",
+            E::InvalidCloseCode(_) => "invalid-close-code",
+            E::ReasonTooLong(_) => "reason-too-long",
+            E::Timeout(_) => "timeout",
+            E::Io(_) => "io",
+        }
+    }
 }
 
 impl Default for WebSocketCtx {
@@ -226,12 +276,21 @@ impl WebSocketCtx {
             return false;
         }
         match kind {
-            bindings::EventKind::Message(_) => self.stats.messages_received += 1,
+            bindings::EventKind::Message(message) => {
+                self.stats.messages_received += 1;
+                self.stats.bytes_received += match message {
+                    bindings::Message::Text(text) => text.len(),
+                    bindings::Message::Binary(bytes) => bytes.len(),
+                } as u64;
+            }
             bindings::EventKind::Close(info) => {
                 self.stats.last_close = Some(info.clone());
                 self.retire(socket);
             }
-            bindings::EventKind::Open | bindings::EventKind::Error(_) => {}
+            bindings::EventKind::Error(error) => {
+                *self.stats.errors.entry(error.kind()).or_default() += 1;
+            }
+            bindings::EventKind::Open => {}
         }
         true
     }

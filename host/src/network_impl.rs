@@ -20,9 +20,10 @@ impl types::Host for WebSocketCtxView<'_> {}
 
 impl network::Host for WebSocketCtxView<'_> {}
 
-/// Logs why the host refused a guest's call: limits as warnings (an
-/// operator may want to raise them), anything else at debug.
-fn log_refusal(call: &str, error: &ErrorCode) {
+/// Counts and logs why the host refused a guest's call: limits as warnings
+/// (an operator may want to raise them), anything else at debug.
+fn refused(stats: &mut crate::Stats, call: &str, error: &ErrorCode) {
+    *stats.refusals.entry(error.kind()).or_default() += 1;
     match error {
         ErrorCode::LimitExceeded(limit) | ErrorCode::MessageTooLarge(limit) => {
             tracing::warn!(call, %limit, "limit reached")
@@ -128,8 +129,10 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         options: Option<ConnectOptions>,
     ) -> wasmtime::Result<Result<Resource<WebSocket>, ErrorCode>> {
         let created = self.create(device, url, options);
-        if let Ok(Err(error)) = &created {
-            log_refusal("create-websocket", error);
+        match &created {
+            Ok(Ok(_)) => self.ctx.stats.sockets_created += 1,
+            Ok(Err(error)) => refused(&mut self.ctx.stats, "create-websocket", error),
+            Err(_) => {}
         }
         created
     }
@@ -203,8 +206,11 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
         let result = self.table.get(&socket)?.send(message);
         match &result {
-            Ok(_) => self.ctx.stats.messages_sent += 1,
-            Err(error) => log_refusal("send", error),
+            Ok(len) => {
+                self.ctx.stats.messages_sent += 1;
+                self.ctx.stats.bytes_sent += len;
+            }
+            Err(error) => refused(&mut self.ctx.stats, "send", error),
         }
         Ok(result.map(drop))
     }
