@@ -22,7 +22,7 @@ use crate::bindings::exports::wit_websocket::client::watch_handler::{
 };
 use crate::device::QueuedEvent;
 use crate::socket::WebSocket;
-use crate::{EPOCH_TICK, WebSocketView};
+use crate::{EPOCH_TICK, GetWebSocket, WebSocketView};
 
 /// The callbacks a guest exports, as found in its component: `handler`, and
 /// `watch-handler` when the component has it (components built against
@@ -50,7 +50,7 @@ impl GuestCallbacksPre {
     }
 
     /// The callbacks of `instance`, an instance of the component.
-    pub fn load<T: 'static>(
+    pub fn load<T: Send + 'static>(
         &self,
         store: &mut Store<T>,
         instance: &Instance,
@@ -78,18 +78,29 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
 ) -> wasmtime::Result<usize> {
-    let events = store.data_mut().websocket().ctx.take_all_events();
+    dispatch_pending_with(store, callbacks, T::websocket).await
+}
+
+/// As [`dispatch_pending`], for a store whose data gives the WebSocket state
+/// through `get` rather than [`WebSocketView`] (see
+/// [`add_to_linker_with`](crate::add_to_linker_with)).
+pub async fn dispatch_pending_with<T: Send + 'static>(
+    store: &mut Store<T>,
+    callbacks: &GuestCallbacks,
+    get: GetWebSocket<T>,
+) -> wasmtime::Result<usize> {
+    let events = get(store.data_mut()).ctx.take_all_events();
     let mut delivered = 0;
     let mut watches_checked = Instant::now();
     for event in events {
-        delivered += deliver_event(store, &callbacks.handler, event).await?;
+        delivered += deliver_event(store, &callbacks.handler, event, get).await?;
         // A long batch of events must not hold a due timer back for long.
         if watches_checked.elapsed() >= WATCH_CHECK_INTERVAL {
-            delivered += fire_ready_watches(store, callbacks).await?;
+            delivered += fire_ready_watches(store, callbacks, get).await?;
             watches_checked = Instant::now();
         }
     }
-    Ok(delivered + fire_ready_watches(store, callbacks).await?)
+    Ok(delivered + fire_ready_watches(store, callbacks, get).await?)
 }
 
 /// How long a batch of events may run before ready watches are fired
@@ -97,22 +108,24 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
 const WATCH_CHECK_INTERVAL: Duration = Duration::from_millis(1);
 
 /// Fires the watches that are ready now.
-async fn fire_ready_watches<T: WebSocketView + 'static>(
+async fn fire_ready_watches<T: Send + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
+    get: GetWebSocket<T>,
 ) -> wasmtime::Result<usize> {
-    let view = store.data_mut().websocket();
+    let view = get(store.data_mut());
     let ready = view.ctx.watches.ready_now(view.table)?;
-    fire_watches(store, callbacks, ready).await
+    fire_watches(store, callbacks, ready, get).await
 }
 
 /// Delivers one event to the guest's `handler`; 0 when it was dropped.
-async fn deliver_event<T: WebSocketView + 'static>(
+async fn deliver_event<T: Send + 'static>(
     store: &mut Store<T>,
     handler: &Handler,
     event: QueuedEvent,
+    get: GetWebSocket<T>,
 ) -> wasmtime::Result<usize> {
-    let view = store.data_mut().websocket();
+    let view = get(store.data_mut());
     // A callback earlier in this batch may have destroyed the socket.
     let Some(&rep) = view.ctx.socket_reps.get(&event.socket.id()) else {
         return Ok(0);
@@ -123,7 +136,7 @@ async fn deliver_event<T: WebSocketView + 'static>(
     if !view.ctx.note_delivery(&event.socket, &event.kind) {
         return Ok(0);
     }
-    set_callback_deadline(store);
+    set_callback_deadline(store, get);
     let socket = Resource::<WebSocket>::new_borrow(rep);
     match &event.kind {
         EventKind::Open => {
@@ -143,19 +156,20 @@ async fn deliver_event<T: WebSocketView + 'static>(
 
 /// Ends each of the `ready` watches and tells the guest, in id order. A watch
 /// a callback earlier in the batch cancelled is skipped.
-async fn fire_watches<T: WebSocketView + 'static>(
+async fn fire_watches<T: Send + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
     ready: Vec<u64>,
+    get: GetWebSocket<T>,
 ) -> wasmtime::Result<usize> {
     let mut fired = 0;
     for id in ready {
-        let view = store.data_mut().websocket();
+        let view = get(store.data_mut());
         if !view.ctx.watches.finish(view.table, id)? {
             continue;
         }
         if let Some(watch_handler) = &callbacks.watch_handler {
-            set_callback_deadline(store);
+            set_callback_deadline(store, get);
             watch_handler.call_on_ready(&mut *store, id).await?;
             fired += 1;
         }
@@ -164,13 +178,8 @@ async fn fire_watches<T: WebSocketView + 'static>(
 }
 
 /// Each callback gets its own time budget; past it, it traps.
-fn set_callback_deadline<T: WebSocketView + 'static>(store: &mut Store<T>) {
-    let limit = store
-        .data_mut()
-        .websocket()
-        .ctx
-        .config()
-        .callback_time_limit;
+fn set_callback_deadline<T: 'static>(store: &mut Store<T>, get: GetWebSocket<T>) {
+    let limit = get(store.data_mut()).ctx.config().callback_time_limit;
     store.epoch_deadline_trap();
     store.set_epoch_deadline(ticks(limit));
 }
@@ -187,13 +196,23 @@ pub async fn run_until_idle<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
 ) -> wasmtime::Result<()> {
-    let events_ready = store.data_mut().websocket().ctx.events_ready();
+    run_until_idle_with(store, callbacks, T::websocket).await
+}
+
+/// As [`run_until_idle`], for a store whose data gives the WebSocket state
+/// through `get` (see [`add_to_linker_with`](crate::add_to_linker_with)).
+pub async fn run_until_idle_with<T: Send + 'static>(
+    store: &mut Store<T>,
+    callbacks: &GuestCallbacks,
+    get: GetWebSocket<T>,
+) -> wasmtime::Result<()> {
+    let events_ready = get(store.data_mut()).ctx.events_ready();
     loop {
         // Registered before dispatching, so an event queued meanwhile wakes us.
         let mut notified = pin!(events_ready.notified());
         notified.as_mut().enable();
-        let delivered = dispatch_pending(store, callbacks).await?;
-        let view = store.data_mut().websocket();
+        let delivered = dispatch_pending_with(store, callbacks, get).await?;
+        let view = get(store.data_mut());
         if view.ctx.is_idle() {
             return Ok(());
         }
@@ -208,7 +227,7 @@ pub async fn run_until_idle<T: WebSocketView + 'static>(
             }
         };
         if let Some(ready) = ready {
-            fire_watches(store, callbacks, ready).await?;
+            fire_watches(store, callbacks, ready, get).await?;
         }
     }
 }

@@ -347,8 +347,45 @@ impl HasData for HasWebSocket {
 /// `app` world) is linked separately, e.g. with
 /// `wasmtime_wasi::p2::add_to_linker_async`.
 pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    bindings::wit_websocket::client::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)?;
-    bindings::wit_websocket::client::network::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
+    add_to_linker_with(linker, T::websocket)
+}
+
+/// How to get the WebSocket state from a store's data: for stores whose data
+/// type cannot implement [`WebSocketView`] (a platform's own type, in a crate
+/// that can implement no trait of this one for it: the orphan rule).
+pub type GetWebSocket<T> = fn(&mut T) -> WebSocketCtxView<'_>;
+
+/// As [`add_to_linker`], with `get` handing out the WebSocket state: the
+/// shape of wasmtime-wasi's `add_to_linker` with `HasData` and a getter, for
+/// a store data type the embedder cannot implement [`WebSocketView`] for.
+/// Deliver events with [`dispatch::run_until_idle_with`].
+///
+/// ```no_run
+/// use wasmtime::component::{Linker, ResourceTable};
+/// use wit_websocket_host::{WebSocketCtx, WebSocketCtxView};
+///
+/// // A platform's store data, from a crate of its own.
+/// struct PlatformState {
+///     table: ResourceTable,
+///     websockets: WebSocketCtx,
+/// }
+///
+/// # fn main() -> wasmtime::Result<()> {
+/// let engine = wasmtime::Engine::default();
+/// let mut linker = Linker::<PlatformState>::new(&engine);
+/// wit_websocket_host::add_to_linker_with(&mut linker, |state| WebSocketCtxView {
+///     ctx: &mut state.websockets,
+///     table: &mut state.table,
+/// })?;
+/// # Ok(())
+/// # }
+/// ```
+pub fn add_to_linker_with<T: 'static>(
+    linker: &mut Linker<T>,
+    get: GetWebSocket<T>,
+) -> wasmtime::Result<()> {
+    bindings::wit_websocket::client::types::add_to_linker::<T, HasWebSocket>(linker, get)?;
+    bindings::wit_websocket::client::network::add_to_linker::<T, HasWebSocket>(linker, get)
 }
 
 /// Where the build put the workspace's guest components (`echo.wasm`, the
