@@ -66,6 +66,8 @@ enum Command {
         net: NetFlags,
         #[command(flatten)]
         limits: LimitFlags,
+        #[command(flatten)]
+        wasi: WasiFlags,
         /// Arguments for the guest (after `--`).
         #[arg(last = true)]
         args: Vec<String>,
@@ -180,7 +182,47 @@ impl LimitFlags {
     }
 }
 
-/// The network policy flags: deny by default, as Deno's `--allow-net`.
+/// What the guest sees of the host besides the network, as `wasmtime run`
+/// gives it (stdin, stdout and stderr are the CLI's own).
+#[derive(clap::Args)]
+struct WasiFlags {
+    /// Pass an environment variable to the guest: `NAME=VALUE`, or `NAME`
+    /// for this process's value (skipped when unset). Repeatable.
+    #[arg(long = "env", value_name = "NAME[=VALUE]")]
+    env: Vec<String>,
+    /// Give the guest a host directory, read and write, at the same path or
+    /// at `GUEST` (`--dir ./config::/config`). Repeatable.
+    #[arg(long = "dir", value_name = "HOST[::GUEST]")]
+    dirs: Vec<String>,
+}
+
+impl WasiFlags {
+    /// The guest's WASI context: `argv`, the CLI's stdio, and these.
+    fn build(&self, argv: &[String]) -> wasmtime::Result<WasiCtx> {
+        let mut builder = WasiCtx::builder();
+        builder.inherit_stdio().args(argv);
+        for entry in &self.env {
+            match entry.split_once('=') {
+                Some((name, value)) => {
+                    builder.env(name, value);
+                }
+                None => {
+                    if let Ok(value) = std::env::var(entry) {
+                        builder.env(entry, value);
+                    }
+                }
+            }
+        }
+        for dir in &self.dirs {
+            let (host, guest) = dir.split_once("::").unwrap_or((dir, dir));
+            builder
+                .preopened_dir(host, guest, wasmtime_wasi::FsPerms::ReadWrite)
+                .with_context(|| format!("--dir {dir}: cannot open {host}"))?;
+        }
+        Ok(builder.build())
+    }
+}
+
 #[derive(clap::Args)]
 struct NetFlags {
     /// Allow the guest to connect: to every host with `--allow-net`, or to
@@ -238,8 +280,9 @@ async fn command(command: Command) -> wasmtime::Result<i32> {
             no_cache,
             net,
             limits,
+            wasi,
             args,
-        } => run(app, ca_files, !no_cache, net, limits, args).await,
+        } => run(app, ca_files, !no_cache, net, limits, wasi, args).await,
         Command::BenchChild { args } => bench::child(&args).await,
         Command::EchoServer {
             address,
@@ -262,11 +305,10 @@ async fn command(command: Command) -> wasmtime::Result<i32> {
 async fn run_guest(
     runner: &GuestRunner,
     component: &Component,
-    argv: &[String],
+    wasi: WasiCtx,
     config: WebSocketConfig,
     memory_limit: usize,
 ) -> wasmtime::Result<(i32, wit_websocket_host::Stats)> {
-    let wasi = WasiCtx::builder().inherit_stdio().args(argv).build();
     let state = GuestState::new(wasi, WebSocketCtx::new(config)).with_memory_limit(memory_limit);
     let mut guest = runner.instantiate(component, state).await?;
     let outcome = guest.run_to_completion().await;
@@ -295,6 +337,7 @@ async fn run(
     cache: bool,
     net: NetFlags,
     limits: LimitFlags,
+    wasi: WasiFlags,
     args: Vec<String>,
 ) -> wasmtime::Result<i32> {
     let policy = net.policy().map_err(wasmtime::Error::msg)?;
@@ -317,11 +360,15 @@ async fn run(
     let component = runner.load_file(&app)?;
     let mut argv = vec![app.display().to_string()];
     argv.extend(args);
-    Ok(
-        run_guest(&runner, &component, &argv, config, limits.memory_limit())
-            .await?
-            .0,
+    Ok(run_guest(
+        &runner,
+        &component,
+        wasi.build(&argv)?,
+        config,
+        limits.memory_limit(),
     )
+    .await?
+    .0)
 }
 
 async fn echo_server(
@@ -359,7 +406,8 @@ async fn demo(count: u32) -> wasmtime::Result<i32> {
         .map_err(wasmtime::Error::msg)?;
     let config = WebSocketConfig::with_policy(policy);
     let memory_limit = wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT;
-    let (status, stats) = run_guest(&runner, &component, &argv, config, memory_limit).await?;
+    let wasi = WasiCtx::builder().inherit_stdio().args(&argv).build();
+    let (status, stats) = run_guest(&runner, &component, wasi, config, memory_limit).await?;
     let closed = stats
         .last_close
         .map_or_else(|| "never".to_string(), |info| info.code.to_string());

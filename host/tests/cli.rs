@@ -472,3 +472,38 @@ async fn rust_log_shows_connect_open_close_and_a_policy_refusal() {
         "{json}"
     );
 }
+
+#[test]
+fn run_passes_env_and_dirs_as_wasmtime_run_does() {
+    let dir = std::env::temp_dir().join(format!("wit-websocket-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("settings.txt"), "level=3\n").unwrap();
+    let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
+    let output = cli()
+        .args(["run", "--env", "TOKEN=abc123", "--env", "UNSET", "--dir"])
+        .arg(format!("{}::/config", dir.display()))
+        .args([&probe, "--", "env-and-dir"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        [
+            "TOKEN=abc123",
+            "UNSET=(unset)",
+            "settings level=3",
+            "write ok",
+            "outside: not readable"
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("written.txt")).unwrap(),
+        "from the guest"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -130,6 +130,13 @@ fn report<T>(what: &str, result: Result<T, ErrorCode>) {
     }
 }
 
+fn report_io<T>(what: &str, result: std::io::Result<T>) {
+    match result {
+        Ok(_) => println!("{what} ok"),
+        Err(error) => println!("{what} err {error}"),
+    }
+}
+
 /// Connection `n` of `count`: close on open, start the next on close.
 fn churn(device: Rc<NetworkDevice>, url: String, count: u32, n: u32) {
     if n > count {
@@ -478,6 +485,30 @@ fn main() {
                     });
                 }
             });
+        }
+        // What an app takes from its host besides the network: an
+        // environment variable and a file in a directory it was given.
+        "env-and-dir" => {
+            println!(
+                "TOKEN={}",
+                std::env::var("TOKEN").unwrap_or_else(|_| "(unset)".into())
+            );
+            println!(
+                "UNSET={}",
+                std::env::var("UNSET").unwrap_or_else(|_| "(unset)".into())
+            );
+            match std::fs::read_to_string("/config/settings.txt") {
+                Ok(text) => println!("settings {}", text.trim()),
+                Err(error) => println!("settings error {error}"),
+            }
+            report_io(
+                "write",
+                std::fs::write("/config/written.txt", "from the guest"),
+            );
+            match std::fs::read_to_string("/etc/passwd") {
+                Ok(_) => println!("outside: readable"),
+                Err(_) => println!("outside: not readable"),
+            }
         }
         // Creates devices (keeping them) until the host says no.
         "many-devices" => {
