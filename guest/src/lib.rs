@@ -38,6 +38,37 @@
 //! }
 //! ```
 
+//!
+//! # Timers and async
+//!
+//! Push-mode apps get the browser's timers: [`set_timeout`], [`set_interval`]
+//! and [`clear_timer`] run on the host's event loop, between socket
+//! callbacks, and a pending timer keeps the app running.
+//!
+//! Async apps run in their own loop with [`block_on`], the SDK's executor
+//! over `wasi:io/poll`: [`connect`] gives an [`AsyncWebSocket`], a
+//! `futures` `Stream` of messages and a `Sink` for them, as
+//! tokio-tungstenite's `WebSocketStream`; [`sleep`] and [`timeout`] are made
+//! of the monotonic clock.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use futures_util::{SinkExt, StreamExt};
+//! use wit_websocket_guest::{Message, block_on, connect, timeout};
+//!
+//! wit_websocket_guest::export_handler!();
+//!
+//! fn main() {
+//!     block_on(async {
+//!         let mut ws = connect("ws://127.0.0.1:9001/").await.expect("connects");
+//!         ws.send(Message::Text("hello".into())).await.expect("sends");
+//!         if let Ok(Some(Ok(echo))) = timeout(Duration::from_secs(5), ws.next()).await {
+//!             println!("{echo:?}");
+//!         }
+//!     });
+//! }
+//! ```
+
 #![warn(missing_docs)]
 
 use std::cell::RefCell;
