@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
 
 use support::{
-    GuestRun, TestServer, allow_all, echo_journaling, probe_with, run_file, run_guest,
-    run_language_guest, run_language_guest_with, serve,
+    GuestRun, TestServer, allow_all, echo_journaling, max_tcp_buffer, probe_with, run_file,
+    run_guest, run_language_guest, run_language_guest_with, serve,
 };
 use wit_websocket_host::WebSocketConfig;
 
@@ -435,9 +435,4 @@ async fn a_websocketstream_reader_that_stops_reading_stops_the_host_reading() {
         sent <= 16 + kernel + 64,
         "the server sent {sent} messages of 64 KiB"
     );
-}
-
-fn max_tcp_buffer(name: &str) -> usize {
-    let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
-    values.split_whitespace().last().unwrap().parse().unwrap()
 }

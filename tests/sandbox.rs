@@ -85,7 +85,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
 
-use support::{Journal, ServerSocket, allow_all, serve_tcp};
+use support::{Journal, ServerSocket, allow_all, max_tcp_buffer, serve_tcp};
 
 #[tokio::test]
 async fn a_guest_that_traps_loses_its_sockets_with_1011_and_others_carry_on() {
@@ -144,12 +144,6 @@ async fn a_callback_that_runs_too_long_is_interrupted() {
         server.journal.wait_for("close").await,
         "close 1011 the application failed"
     );
-}
-
-/// The largest buffer the kernel gives one TCP socket (`tcp_rmem`/`tcp_wmem`).
-fn max_tcp_buffer(name: &str) -> usize {
-    let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
-    values.split_whitespace().last().unwrap().parse().unwrap()
 }
 
 fn peak_rss_kib() -> u64 {

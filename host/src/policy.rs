@@ -373,19 +373,6 @@ mod tests {
                 .is_ok()
         );
     }
-}
-
-#[cfg(test)]
-mod special_tests {
-    use super::*;
-
-    fn target(host: &str, port: u16) -> ConnectTarget<'_> {
-        ConnectTarget {
-            scheme: "ws",
-            host,
-            port,
-        }
-    }
 
     #[test]
     fn bad_ports_are_refused_unless_named() {

@@ -485,3 +485,10 @@ where
     })
     .await
 }
+
+/// The kernel's largest TCP buffer of this kind (`tcp_rmem`, `tcp_wmem`), in
+/// bytes: what a flood can leave in flight beside the host's own queues.
+pub fn max_tcp_buffer(name: &str) -> usize {
+    let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+    values.split_whitespace().last().unwrap().parse().unwrap()
+}
