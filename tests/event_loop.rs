@@ -436,3 +436,28 @@ async fn a_websocketstream_reader_that_stops_reading_stops_the_host_reading() {
         "the server sent {sent} messages of 64 KiB"
     );
 }
+
+#[tokio::test]
+async fn a_websocketstream_signal_aborts_the_handshake() {
+    // Accepts TCP, never answers the upgrade; journals when the client leaves.
+    let server = support::serve_tcp(|mut tcp, journal| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = tcp.read(&mut buffer).await {
+            if read == 0 {
+                break;
+            }
+        }
+        journal.record("client left");
+    })
+    .await;
+    let args = ["abort", &server.url(), "50"];
+    let run = run_language_guest("tests/guests/js-streams/app.js", &args).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        ["opened rejected AbortError", "closed rejected AbortError"]
+    );
+    // The connection attempt was dropped, not left hanging.
+    server.journal.wait_for("client left").await;
+}

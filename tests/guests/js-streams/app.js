@@ -4,6 +4,7 @@
 //                                      through a WebSocketStream writer, waiting
 //                                      on `writer.ready`, then reads one reply
 //   js-streams slow-reader URL MS      reads one message, then none for MS, then all
+//   js-streams abort URL MS            aborts the handshake with `signal` after MS
 //   js-streams turbulenz URL           the Turbulenz NetworkDevice, updated once
 //                                      per 16 ms frame by setInterval
 import { main } from '../../../guest/js/websocket.js';
@@ -54,6 +55,21 @@ async function slowReader(url, holdMs) {
   console.log(`read ${messages} messages, close ${closeCode}`);
 }
 
+// Aborts the handshake through the options' `signal` after MS.
+async function abortWhileConnecting(url, ms) {
+  const controller = new AbortController();
+  const wss = new WebSocketStream(url, { signal: controller.signal });
+  setTimeout(() => controller.abort(), ms);
+  for (const [name, promise] of [['opened', wss.opened], ['closed', wss.closed]]) {
+    try {
+      await promise;
+      console.log(`${name} resolved`);
+    } catch (error) {
+      console.log(`${name} rejected ${error.name}`);
+    }
+  }
+}
+
 function turbulenz(url) {
   const device = new NetworkDevice();
   const ws = device.createWebSocket(url);
@@ -83,5 +99,6 @@ export const run = main((args) => {
   if (mode === 'writer') return writer(url, Number(count), Number(size));
   if (mode === 'turbulenz') return turbulenz(url);
   if (mode === 'slow-reader') return slowReader(url, Number(count));
+  if (mode === 'abort') return abortWhileConnecting(url, Number(count));
   throw `unknown mode ${mode}`;
 });
