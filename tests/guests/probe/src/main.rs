@@ -573,13 +573,13 @@ fn main() {
                 device.update();
             }
         }
-        // Fills the connection with 16 MiB (more than the kernel's buffers
+        // Fills the connection with 48 MiB (more than the kernel's buffers
         // take from a peer that does not read), then sends empty messages
         // until the host refuses one (or 10 million were accepted).
         "stuff-empty" => {
             let ws = connect(&urls[0]);
             ws.on_open(|ws| {
-                for _ in 0..16 {
+                for _ in 0..48 {
                     report("send-1mib", ws.send_binary(&vec![1u8; 1 << 20]));
                 }
                 let mut accepted: u64 = 0;
