@@ -82,7 +82,7 @@ use std::rc::Rc;
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        path: "../wit",
+        path: "wit",
         world: "wit-websocket:client/guest",
         generate_all,
         pub_export_macro: true,
