@@ -12,7 +12,14 @@
 
 import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.1';
 import { watch } from './event-loop.js';
-import { checkClose, describeErrorCode, errorCodeOf, parseProtocols, parseURL } from './websocket.js';
+import {
+  checkClose,
+  connectOptions,
+  describeErrorCode,
+  errorCodeOf,
+  parseProtocols,
+  parseURL,
+} from './websocket.js';
 
 /** Bytes buffered above which a WebSocketStream writer waits: 1 MiB. */
 export const HIGH_WATER_MARK = 1 << 20;
@@ -21,18 +28,11 @@ export const LOW_WATER_MARK = 256 << 10;
 
 const utf8 = new TextEncoder();
 
-// A pull-only device and socket for `url`; throws the host's error code.
-function openPulled(url, protocols) {
+// A device whose events the host leaves for `update` (never pushed).
+function pulledDevice() {
   const device = new Device();
   device.setPush(false);
-  const socket = device.createWebsocket(url, {
-    protocols,
-    headers: [],
-    connectTimeoutMs: undefined,
-    keepaliveIntervalMs: undefined,
-    compression: undefined,
-  });
-  return { device, socket };
+  return device;
 }
 
 function messageOf(chunk) {
@@ -102,7 +102,8 @@ export class WebSocketStream {
       }
     });
     try {
-      ({ device: this.#device, socket: this.#socket } = openPulled(this.#url, protocols));
+      this.#device = pulledDevice();
+      this.#socket = this.#device.createWebsocket(this.#url, connectOptions(protocols));
     } catch (thrown) {
       const error = errorCodeOf(thrown);
       if (error.tag === 'invalid-url' || error.tag === 'invalid-options') {
@@ -240,22 +241,12 @@ export class NetworkDevice {
 
   /** A socket to `url`, offering `protocol` (a string or a list) if given. */
   createWebSocket(url, protocol = undefined) {
-    this.#device ??= (() => {
-      const device = new Device();
-      device.setPush(false);
-      return device;
-    })();
+    this.#device ??= pulledDevice();
     const href = parseURL(String(url)).href;
     const protocols = protocol === undefined ? [] : parseProtocols(protocol);
     let handle;
     try {
-      handle = this.#device.createWebsocket(href, {
-        protocols,
-        headers: [],
-        connectTimeoutMs: undefined,
-        keepaliveIntervalMs: undefined,
-        compression: undefined,
-      });
+      handle = this.#device.createWebsocket(href, connectOptions(protocols));
     } catch (thrown) {
       const error = errorCodeOf(thrown);
       if (error.tag === 'invalid-url' || error.tag === 'invalid-options') {

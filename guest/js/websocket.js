@@ -139,13 +139,7 @@ export class WebSocket extends EventTarget {
     device ??= new NetworkDevice();
     let error;
     try {
-      this.#handle = device.createWebsocket(this.#url, {
-        protocols: offered,
-        headers: [],
-        connectTimeoutMs: undefined,
-        keepaliveIntervalMs: undefined,
-        compression: undefined,
-      });
+      this.#handle = device.createWebsocket(this.#url, connectOptions(offered));
     } catch (thrown) {
       error = errorCodeOf(thrown);
     }
@@ -394,6 +388,18 @@ export function main(start) {
         });
       }
     },
+  };
+}
+
+// The WIT connect-options a browser's constructor can express: the
+// subprotocols; the host's defaults for the rest.
+export function connectOptions(protocols) {
+  return {
+    protocols,
+    headers: [],
+    connectTimeoutMs: undefined,
+    keepaliveIntervalMs: undefined,
+    compression: undefined,
   };
 }
 

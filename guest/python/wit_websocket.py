@@ -165,6 +165,25 @@ ErrorCallback = Callable[["WebSocket", WebSocketError], object]
 CloseCallback = Callable[["WebSocket", int, str, bool], object]
 
 
+def _connect_options(
+    protocols: Iterable[str],
+    headers: Mapping[str, str] | Iterable[tuple[str, str]],
+    connect_timeout_ms: int | None,
+    keepalive_interval_ms: int | None,
+    compression: bool | None,
+) -> types.ConnectOptions:
+    """The WIT connect-options; ``headers`` as a mapping or as pairs."""
+    if isinstance(headers, Mapping):
+        headers = headers.items()
+    return types.ConnectOptions(
+        protocols=list(protocols),
+        headers=[(name, value) for name, value in headers],
+        connect_timeout_ms=connect_timeout_ms,
+        keepalive_interval_ms=keepalive_interval_ms,
+        compression=compression,
+    )
+
+
 class NetworkDevice:
     """The guest's door to the network: it creates sockets and delivers their
     events (Turbulenz's ``NetworkDevice``). An app usually needs one.
@@ -196,14 +215,8 @@ class NetworkDevice:
         network policy) or ``limit-exceeded``. Failures while connecting come
         later, through ``onerror`` then ``onclose``.
         """
-        if isinstance(headers, Mapping):
-            headers = headers.items()
-        options = types.ConnectOptions(
-            protocols=list(protocols),
-            headers=[(name, value) for name, value in headers],
-            connect_timeout_ms=connect_timeout_ms,
-            keepalive_interval_ms=keepalive_interval_ms,
-            compression=compression,
+        options = _connect_options(
+            protocols, headers, connect_timeout_ms, keepalive_interval_ms, compression
         )
         try:
             handle = self._device.create_websocket(url, options)

@@ -37,7 +37,7 @@ from wit_world.imports import monotonic_clock, poll
 from wit_world.imports import wit_websocket_client_network as network
 from wit_world.imports import wit_websocket_client_types as types
 
-from wit_websocket import ErrorKind, WebSocketError
+from wit_websocket import ErrorKind, WebSocketError, _connect_options
 
 __all__ = [
     "ClientConnection",
@@ -312,15 +312,10 @@ class connect:  # noqa: N801 - named as websockets' connect
         open_timeout: float | None = None,
         compression: bool | None = None,
     ) -> None:
-        if isinstance(additional_headers, Mapping):
-            additional_headers = additional_headers.items()
         self._url = url
-        self._options = types.ConnectOptions(
-            protocols=list(subprotocols),
-            headers=[(name, value) for name, value in additional_headers],
-            connect_timeout_ms=None if open_timeout is None else int(open_timeout * 1000),
-            keepalive_interval_ms=None,
-            compression=compression,
+        connect_timeout_ms = None if open_timeout is None else int(open_timeout * 1000)
+        self._options = _connect_options(
+            subprotocols, additional_headers, connect_timeout_ms, None, compression
         )
         self._connection: ClientConnection | None = None
 
