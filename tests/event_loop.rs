@@ -461,3 +461,22 @@ async fn a_websocketstream_signal_aborts_the_handshake() {
     // The connection attempt was dropped, not left hanging.
     server.journal.wait_for("client left").await;
 }
+
+#[tokio::test]
+async fn watches_are_capped_and_cancelled_ones_do_not_keep_the_guest_running() {
+    let config = WebSocketConfig {
+        max_watches: 10,
+        ..allow_all()
+    };
+    let run = probe_with("many-watches", &[], config).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "refused after 10 limit-exceeded this guest already has 10 pending watches, the most the host allows",
+            "cancelled 10, again false",
+        ]
+    );
+    // Hour-long timers, all cancelled: the run ended at once.
+    assert_eq!(run.pending_watches, 0);
+}

@@ -510,6 +510,25 @@ fn main() {
                 Err(_) => println!("outside: not readable"),
             }
         }
+        // Watches hour-long timers until the host refuses one, then cancels
+        // them all: the run must end (no pending watch keeps it alive).
+        "many-watches" => {
+            use wit_websocket_guest::bindings::wasi::clocks::monotonic_clock;
+            use wit_websocket_guest::bindings::wit_websocket::client::network;
+            let raw = network::NetworkDevice::new();
+            let mut watches = Vec::new();
+            loop {
+                match raw.watch(monotonic_clock::subscribe_duration(3_600_000_000_000)) {
+                    Ok(watch) => watches.push(watch),
+                    Err(error) => {
+                        println!("refused after {} {}", watches.len(), describe_error(&error));
+                        break;
+                    }
+                }
+            }
+            let cancelled = watches.iter().filter(|&&w| raw.unwatch(w)).count();
+            println!("cancelled {cancelled}, again {}", raw.unwatch(watches[0]));
+        }
         // Creates devices (keeping them) until the host says no.
         "many-devices" => {
             let mut devices = Vec::new();
