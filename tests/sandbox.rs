@@ -80,6 +80,68 @@ async fn an_allowed_name_resolving_to_a_private_address_is_refused() {
     );
 }
 
+#[tokio::test]
+async fn deny_private_refuses_every_special_purpose_range_written_as_an_address() {
+    // No socket may be live, so a range the policy wrongly let through would
+    // fail with limit-exceeded at create-websocket: nothing is ever dialled.
+    let config = WebSocketConfig {
+        max_sockets: 0,
+        ..WebSocketConfig::with_policy(AllowList::allow_all().deny_private(true))
+    };
+    let special = [
+        "ws://0.1.2.3/",
+        "ws://10.0.0.1/",
+        "ws://100.64.0.1/",
+        "ws://127.0.0.1/",
+        "ws://169.254.169.254/",
+        "ws://172.16.0.1/",
+        "ws://192.0.0.8/",
+        "ws://192.0.2.1/",
+        "ws://192.168.1.1/",
+        "ws://198.18.0.1/",
+        "ws://198.51.100.1/",
+        "ws://203.0.113.1/",
+        "ws://224.0.0.1/",
+        "ws://240.0.0.1/",
+        "ws://255.255.255.255/",
+        "ws://[::1]/",
+        "ws://[::]/",
+        "ws://[::a00:1]/",
+        "ws://[::ffff:10.0.0.1]/",
+        "ws://[64:ff9b::a00:1]/",
+        "ws://[64:ff9b:1::1]/",
+        "ws://[100::1]/",
+        "ws://[2001::1]/",
+        "ws://[2001:db8::1]/",
+        "ws://[2002:a00:1::1]/",
+        "ws://[fc00::1]/",
+        "ws://[fe80::1]/",
+        "ws://[fec0::1]/",
+        "ws://[ff02::1]/",
+    ];
+    // Public addresses, also in NAT64 and 6to4 form, pass the policy.
+    let public = [
+        "ws://93.184.216.34/",
+        "ws://[2606:4700::1111]/",
+        "ws://[64:ff9b::5db8:d822]/",
+    ];
+    let urls: Vec<&str> = special.iter().chain(&public).copied().collect();
+    let run = probe_with("create-each", &urls, config).await;
+    assert_eq!(run.stdout.len(), urls.len(), "{:?}", run.stdout);
+    for (line, url) in run.stdout.iter().zip(special) {
+        assert!(
+            line.starts_with(&format!("create {url} err not-permitted")),
+            "{line}"
+        );
+    }
+    for (line, url) in run.stdout[special.len()..].iter().zip(public) {
+        assert!(
+            line.starts_with(&format!("create {url} err limit-exceeded")),
+            "{line}"
+        );
+    }
+}
+
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};

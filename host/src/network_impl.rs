@@ -55,12 +55,17 @@ impl WebSocketCtxView<'_> {
         if let Err(error) = rules::check_options(&options) {
             return Ok(Err(error));
         }
-        if let Err(message) = self
-            .ctx
-            .config
-            .policy
-            .check_host(&target.as_connect_target())
-        {
+        // An address written in the URL is judged now, as a name's addresses are
+        // once resolved: the guest learns at once, and nothing is dialled.
+        let connect_target = target.as_connect_target();
+        let policy = &self.ctx.config.policy;
+        let verdict = policy.check_host(&connect_target).and_then(|()| {
+            match connect_target.host.parse::<std::net::IpAddr>() {
+                Ok(address) => policy.check_address(&connect_target, address),
+                Err(_) => Ok(()),
+            }
+        });
+        if let Err(message) = verdict {
             tracing::info!(url = %target.url, reason = %message, "not permitted");
             return Ok(Err(ErrorCode::NotPermitted(message)));
         }

@@ -246,6 +246,12 @@ fn main() {
         }
         // Options a hostile guest might pass: each is refused at create,
         // nothing is connected; then a plain socket still works.
+        // One create-websocket per URL, each result printed; nothing is kept.
+        "create-each" => {
+            for url in urls {
+                report(&format!("create {url}"), device.create_websocket(url));
+            }
+        }
         "hostile-options" => {
             let url = &urls[0];
             let with = |options: ConnectOptions| device.create_websocket_with(url, &options);
