@@ -9,9 +9,10 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wit_websocket_cli::BUILT_GUESTS_DIR;
 use wit_websocket_host::bindings::exports::wasi::cli::run::GuestIndices as RunIndices;
 use wit_websocket_host::dispatch::{GuestCallbacksPre, run_until_idle_with};
-use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketCtx, WebSocketCtxView};
+use wit_websocket_host::{WebSocketCtx, WebSocketCtxView};
 
 use support::{allow_all, echo_journaling, serve};
 

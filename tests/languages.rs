@@ -6,7 +6,7 @@ mod support;
 
 use chat_server::ChatServer;
 use support::{GuestRun, language_component, run_guest, run_language_guest};
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_cli::echo_server::EchoServer;
 
 /// A `ws://` URL on 127.0.0.1 where nothing listens.
 fn refused_url() -> String {

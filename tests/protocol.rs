@@ -15,8 +15,8 @@ use tokio_tungstenite::tungstenite::protocol::frame::{
     Frame,
     coding::{CloseCode, Data, OpCode},
 };
+use wit_websocket_cli::echo_server::EchoServer;
 use wit_websocket_host::WebSocketConfig;
-use wit_websocket_host::echo_server::EchoServer;
 
 use support::{
     Journal, ServerSocket, TestPki, echo_journaling, journal_close_codes, probe, probe_with, serve,

@@ -6,7 +6,7 @@
 //! [`crate::add_to_linker`].
 
 wasmtime::component::bindgen!({
-    path: "../wit",
+    path: "wit",
     world: "wit-websocket:client/app",
     imports: { default: trappable },
     exports: { default: async },

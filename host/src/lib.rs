@@ -48,7 +48,6 @@ pub mod config;
 pub mod deflate;
 pub mod device;
 pub mod dispatch;
-pub mod echo_server;
 mod network_impl;
 pub mod policy;
 mod pollables;
@@ -387,7 +386,3 @@ pub fn add_to_linker_with<T: 'static>(
     bindings::wit_websocket::client::types::add_to_linker::<T, HasWebSocket>(linker, get)?;
     bindings::wit_websocket::client::network::add_to_linker::<T, HasWebSocket>(linker, get)
 }
-
-/// Where the build put the workspace's guest components (`echo.wasm`, the
-/// test guests), compiled for wasm32-wasip2.
-pub const BUILT_GUESTS_DIR: &str = env!("WIT_WEBSOCKET_GUESTS_DIR");

@@ -17,7 +17,7 @@ if [ ! -d "$work/site/autobahntestsuite" ]; then
   "$python2" -m pip install --quiet --disable-pip-version-check --target "$work/site" autobahntestsuite==25.10.1
 fi
 
-cargo build --release -p wit-websocket-host -p autobahn-native
+cargo build --release -p wit-websocket-cli -p autobahn-native
 cli=$root/target/release/wit-websocket
 native=$root/target/release/autobahn-native
 guest=$root/target/wasm-guests/wasm32-wasip2/release/autobahn.wasm

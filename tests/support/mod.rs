@@ -17,9 +17,10 @@ use tokio_tungstenite::tungstenite::Message;
 use wasmtime::component::Component;
 use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wit_websocket_cli::BUILT_GUESTS_DIR;
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
-use wit_websocket_host::{BUILT_GUESTS_DIR, Stats, WebSocketConfig, WebSocketCtx};
+use wit_websocket_host::{Stats, WebSocketConfig, WebSocketCtx};
 
 /// How long one guest run may take before the test fails instead of hanging.
 const RUN_LIMIT: Duration = Duration::from_secs(30);
@@ -456,7 +457,7 @@ where
     }
 }
 
-pub use wit_websocket_host::echo_server::TestPki;
+pub use wit_websocket_cli::echo_server::TestPki;
 
 pub type TlsServerSocket = WebSocketStream<tokio_rustls::server::TlsStream<TcpStream>>;
 

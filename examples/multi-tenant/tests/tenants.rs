@@ -3,8 +3,8 @@
 
 use std::process::Command;
 
-use wit_websocket_host::BUILT_GUESTS_DIR;
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_cli::BUILT_GUESTS_DIR;
+use wit_websocket_cli::echo_server::EchoServer;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn each_tenant_runs_with_its_own_policy_and_reports_its_statistics() {

@@ -18,7 +18,7 @@ use wit_websocket_host::bindings::wit_websocket::client::network::{
 };
 use wit_websocket_host::bindings::{ConnectOptions, Message};
 use wit_websocket_host::device::NetworkDevice;
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_cli::echo_server::EchoServer;
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::socket::WebSocket;
 use wit_websocket_host::{WebSocketConfig, WebSocketCtx, WebSocketCtxView};

@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-use crate::deflate::{self, DeflateParams, DeflateStream};
+use wit_websocket_host::deflate::{self, DeflateParams, DeflateStream};
 
 /// A running echo server; it stops when dropped.
 pub struct EchoServer {

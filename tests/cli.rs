@@ -2,8 +2,8 @@
 
 use std::process::Command;
 
-use wit_websocket_host::BUILT_GUESTS_DIR;
-use wit_websocket_host::echo_server::EchoServer;
+use wit_websocket_cli::BUILT_GUESTS_DIR;
+use wit_websocket_cli::echo_server::EchoServer;
 
 fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_wit-websocket"))
@@ -282,7 +282,7 @@ impl Drop for EchoServerCommand {
 /// Builds the JavaScript or Python guest `entry` with `guest/componentize`
 /// and runs it with `wit-websocket run --allow-net=127.0.0.1 WASM -- ARGS`.
 fn run_language_guest(entry: &str, args: &[&str]) -> std::process::Output {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = root.join("target/language-guests");
     // The same file name as the workspace tests' harness: built once.
     let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");

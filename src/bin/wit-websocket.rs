@@ -1,7 +1,5 @@
 //! `wit-websocket`: runs WebSocket guest apps in the wit-websocket host.
 
-mod bench;
-
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -9,10 +7,11 @@ use clap::{Parser, Subcommand};
 use wasmtime::component::Component;
 use wasmtime::error::Context as _;
 use wasmtime_wasi::WasiCtx;
-use wit_websocket_host::echo_server::{EchoServer, TestPki};
+use wit_websocket_cli::echo_server::{EchoServer, TestPki};
+use wit_websocket_cli::{BUILT_GUESTS_DIR, bench};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
-use wit_websocket_host::{BUILT_GUESTS_DIR, WebSocketConfig, WebSocketCtx};
+use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
 
 /// The echo example, compiled by the build script, for `demo`.
 const ECHO_GUEST: &[u8] = include_bytes!(concat!(env!("WIT_WEBSOCKET_GUESTS_DIR"), "/echo.wasm"));

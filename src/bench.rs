@@ -9,6 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::echo_server::{EchoServer, TestPki};
 use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::CertificateDer;
 use tokio_tungstenite::tungstenite::Message;
@@ -20,7 +21,6 @@ use wasmtime_wasi::WasiCtx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::deflate::{self, DeflateStream, MessageDeflater};
-use wit_websocket_host::echo_server::{EchoServer, TestPki};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 
@@ -803,9 +803,7 @@ async fn instantiate_time(
 /// installs its toolchain on first use) and compiles it; `None`, with the
 /// reason on stderr, where that fails (no node/npm or python3).
 fn language_guest(runner: &GuestRunner, name: &str, entry: &str) -> Option<Component> {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ is inside the workspace");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let wasm = root.join(format!("target/language-guests/bench-{name}.wasm"));
     let built = std::process::Command::new(root.join("guest/componentize"))
         .arg(root.join(entry))
