@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::pki_types::CertificateDer;
+use rustls_pki_types::CertificateDer;
 
 use crate::policy::{AllowList, NetworkPolicy};
 
@@ -82,7 +82,8 @@ pub struct WebSocketConfig {
     /// connect options do not say. Default true, as browsers offer it.
     pub offer_compression: bool,
     /// Certificate authorities trusted for `wss://` besides the webpki roots
-    /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`].
+    /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`]. Used with
+    /// the `tls` feature; without it `wss://` fails with a `tls` error.
     pub extra_root_certificates: Vec<CertificateDer<'static>>,
     /// Which hosts and ports the guest may reach. Default: none, as
     /// wasmtime-wasi's sockets; the embedder decides (see [`AllowList`]).

@@ -5,7 +5,7 @@
 //! runs only between guest calls: an embedder calls it when the guest is
 //! idle, as a browser runs tasks between tasks. What Turbulenz games did with
 //! `networkDevice.update()` once per frame, the host does here; and like a
-//! browser's event loop it runs timers too (see [`crate::watch`]).
+//! browser's event loop it runs timers too (pollables the guest passes to `network-device.watch`).
 
 use std::pin::pin;
 use std::time::{Duration, Instant};

@@ -39,12 +39,26 @@
 //! The store must run inside a tokio runtime: each socket's I/O is a tokio task.
 //! [`runner::GuestRunner`] does the whole job (WASI, instantiation, `run`,
 //! dispatch) for hosts that want the CLI's behaviour.
+//!
+//! # Cargo features
+//!
+//! Both on by default; an embedder that needs neither builds with
+//! `default-features = false` and leaves rustls, ring and zlib-rs out.
+//!
+//! - `tls`: `wss://` with rustls (ring) and the webpki roots, plus
+//!   [`WebSocketConfig::extra_root_certificates`]. Without it a `wss://` URL
+//!   fails at `create-websocket` with a `tls` error.
+//! - `deflate`: permessage-deflate (RFC 7692) and the [`deflate`] module.
+//!   Without it no compression is offered, and a server that answers with an
+//!   extension anyway fails the handshake.
 
 #![warn(missing_docs)]
 
 #[allow(missing_docs)] // Generated: the docs are in the WIT.
 pub mod bindings;
+mod compression;
 pub mod config;
+#[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod device;
 pub mod dispatch;
@@ -90,7 +104,7 @@ pub struct WebSocketCtx {
     /// Pollables the guest asked to be told about (timers and the like).
     watches: watch::Watches,
     /// Built at the first `wss://` connection, then shared by all.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<tls::ClientTls>,
     stats: Stats,
 }
 
@@ -190,13 +204,11 @@ impl WebSocketCtx {
     }
 
     /// The TLS client configuration, built on first use.
-    pub(crate) fn tls_config(&mut self) -> Result<Arc<rustls::ClientConfig>, bindings::ErrorCode> {
-        if let Some(config) = &self.tls {
-            return Ok(config.clone());
+    pub(crate) fn tls_config(&mut self) -> Result<tls::ClientTls, bindings::ErrorCode> {
+        if self.tls.is_none() {
+            self.tls = Some(tls::client_config(&self.config.extra_root_certificates)?);
         }
-        let config = tls::client_config(&self.config.extra_root_certificates)?;
-        self.tls = Some(config.clone());
-        Ok(config)
+        Ok(self.tls.clone().expect("made above"))
     }
 
     /// The I/O tasks of this guest's sockets. A task ends once its

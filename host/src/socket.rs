@@ -29,12 +29,13 @@ use tokio_util::task::TaskTracker;
 use crate::bindings::{
     CloseInfo, ConnectOptions, ErrorCode, EventKind, HandshakeRejection, Message, ReadyState,
 };
+use crate::compression::{self, MessageDeflater, compress};
 use crate::config::WebSocketConfig;
-use crate::deflate::{self, DeflateParams, DeflateStream, MessageDeflater};
 use crate::device::EventQueue;
 use crate::policy::NetworkPolicy;
 use crate::pollables::wait_until;
 use crate::rules::Target;
+use crate::tls::{self, ClientTls};
 
 /// The close code reported when a connection ended without a closing
 /// handshake (RFC 6455 §7.1.5).
@@ -318,7 +319,7 @@ impl WebSocket {
     pub(crate) fn connect(
         id: u64,
         target: Target,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        tls: Option<ClientTls>,
         options: ConnectOptions,
         config: &WebSocketConfig,
         queue: Arc<EventQueue>,
@@ -552,7 +553,7 @@ const READ_BUFFER_SIZE: usize = 16 << 10;
 /// messages, small enough that reading is not held up for long.
 const BURST_BYTES: usize = 256 << 10;
 
-type Stream = WebSocketStream<DeflateStream<MaybeTlsStream<TcpStream>>>;
+type Stream = WebSocketStream<compression::Transport<MaybeTlsStream<TcpStream>>>;
 
 /// How a burst of sends ended.
 enum BurstEnd {
@@ -565,7 +566,7 @@ enum BurstEnd {
 
 /// How to open a connection, besides the guest's options.
 struct ConnectionSettings {
-    tls: Option<Arc<rustls::ClientConfig>>,
+    tls: Option<ClientTls>,
     wire_config: WireConfig,
     /// Offer permessage-deflate.
     compression: bool,
@@ -952,7 +953,7 @@ fn failure_close_code(error: &tungstenite::Error) -> Option<u16> {
         tungstenite::Error::Utf8(_) => Some(1007),
         tungstenite::Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
         tungstenite::Error::Protocol(_) => Some(1002),
-        tungstenite::Error::Io(e) if deflate::is_inflate_error(e) => Some(1002),
+        tungstenite::Error::Io(e) if compression::is_inflate_error(e) => Some(1002),
         _ => None,
     }
 }
@@ -1030,14 +1031,11 @@ async fn open_connection(
     // Messages are written whole; Nagle's algorithm would only add latency.
     tcp.set_nodelay(true)
         .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
-    let transport = match settings.tls {
-        None => MaybeTlsStream::Plain(tcp),
-        Some(config) => MaybeTlsStream::Rustls(tls_handshake(config, &target.host, tcp).await?),
-    };
+    let transport = tls::secure(settings.tls, &target.host, tcp).await?;
     let max_frame_size = settings.wire_config.max_frame_size;
     let (mut stream, response) = tokio_tungstenite::client_async_with_config(
         request,
-        DeflateStream::new(transport),
+        compression::wrap(transport),
         Some(settings.wire_config),
     )
     .await
@@ -1050,14 +1048,19 @@ async fn open_connection(
             .filter_map(|v| v.to_str().ok())
             .collect()
     };
-    let extensions = deflate::extension_headers(response.headers());
-    let agreed: Option<DeflateParams> = deflate::accept_response(&extensions, settings.compression)
-        .map_err(|message| {
-            ErrorCode::HandshakeRejected(HandshakeRejection {
-                status: 101,
-                message,
-            })
-        })?;
+    let extensions = headers("sec-websocket-extensions");
+    let deflater = compression::accept(
+        stream.get_mut(),
+        &extensions,
+        settings.compression,
+        max_frame_size,
+    )
+    .map_err(|message| {
+        ErrorCode::HandshakeRejected(HandshakeRejection {
+            status: 101,
+            message,
+        })
+    })?;
     let protocol = selected_protocol(&headers("sec-websocket-protocol"), &options.protocols)
         .map_err(|message| {
             ErrorCode::HandshakeRejected(HandshakeRejection {
@@ -1065,42 +1068,12 @@ async fn open_connection(
                 message,
             })
         })?;
-    stream
-        .get_mut()
-        .negotiated(agreed.as_ref(), true, max_frame_size);
     Ok(Connection {
         protocol,
         extensions: extensions.join(", "),
-        deflater: agreed.map(|params| params.client_deflater()),
+        deflater,
         stream,
     })
-}
-
-/// Messages at least this large are compressed on tokio's blocking pool: a
-/// 64 MiB message takes a second of CPU, which would hold up every other
-/// task on the worker.
-const COMPRESS_ASIDE_BYTES: usize = 256 << 10;
-
-/// `message` compressed with `deflater`, if deflate was agreed.
-async fn compress(deflater: &mut Option<MessageDeflater>, message: WireMessage) -> WireMessage {
-    match deflater.take() {
-        None => message,
-        Some(mut small) if message.len() < COMPRESS_ASIDE_BYTES => {
-            let message = small.deflate(message);
-            *deflater = Some(small);
-            message
-        }
-        Some(mut large) => {
-            let (back, message) = tokio::task::spawn_blocking(move || {
-                let message = large.deflate(message);
-                (large, message)
-            })
-            .await
-            .expect("compressing does not panic");
-            *deflater = Some(back);
-            message
-        }
-    }
 }
 
 /// The subprotocol the server's `Sec-WebSocket-Protocol` selected: at most
@@ -1119,20 +1092,6 @@ fn selected_protocol(values: &[&str], offered: &[String]) -> Result<String, Stri
             values.join(", ")
         )),
     }
-}
-
-/// The TLS handshake, verifying the server's certificate for `host`.
-async fn tls_handshake(
-    config: Arc<rustls::ClientConfig>,
-    host: &str,
-    tcp: TcpStream,
-) -> Result<tokio_rustls::client::TlsStream<TcpStream>, ErrorCode> {
-    let name = rustls::pki_types::ServerName::try_from(host.to_string())
-        .map_err(|e| ErrorCode::Tls(format!("{host:?} is not a valid TLS server name: {e}")))?;
-    tokio_rustls::TlsConnector::from(config)
-        .connect(name, tcp)
-        .await
-        .map_err(|e| ErrorCode::Tls(format!("TLS handshake with {host}: {e}")))
 }
 
 /// Errors of the HTTP upgrade: a response that is not a valid
@@ -1180,11 +1139,8 @@ fn build_request(
             HeaderValue::from_str(&options.protocols.join(", ")).map_err(|e| invalid(&e))?;
         headers.insert("sec-websocket-protocol", value);
     }
-    if compression {
-        headers.insert(
-            "sec-websocket-extensions",
-            HeaderValue::from_static(deflate::CLIENT_OFFER),
-        );
+    if let Some(offer) = compression::offer(compression) {
+        headers.insert("sec-websocket-extensions", HeaderValue::from_static(offer));
     }
     for (name, value) in &options.headers {
         let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| invalid(&e))?;
@@ -1201,7 +1157,9 @@ fn wire_error(error: tungstenite::Error) -> ErrorCode {
         E::ConnectionClosed | E::AlreadyClosed => {
             ErrorCode::Io("the connection is closed".to_string())
         }
-        E::Io(e) if deflate::is_inflate_error(&e) => ErrorCode::ProtocolViolation(e.to_string()),
+        E::Io(e) if compression::is_inflate_error(&e) => {
+            ErrorCode::ProtocolViolation(e.to_string())
+        }
         E::Io(e) => ErrorCode::Io(e.to_string()),
         E::Tls(e) => ErrorCode::Tls(e.to_string()),
         E::Capacity(e) => ErrorCode::MessageTooLarge(e.to_string()),

@@ -2,11 +2,15 @@
 //! the embedder adds (e.g. a private test CA).
 
 use std::path::Path;
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
+#[cfg(feature = "tls")]
 use rustls::ClientConfig;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use tokio::net::TcpStream;
+use tokio_tungstenite::MaybeTlsStream;
 
 use crate::bindings::ErrorCode;
 
@@ -25,10 +29,22 @@ pub fn load_ca_file(path: &Path) -> std::io::Result<Vec<CertificateDer<'static>>
     Ok(certificates)
 }
 
+/// What a `wss://` connection needs: the client configuration, shared by
+/// all of a guest's sockets.
+#[cfg(feature = "tls")]
+pub(crate) type ClientTls = Arc<ClientConfig>;
+
+/// Never made ([`client_config`] fails): without the `tls` feature no
+/// `wss://` socket is created.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone)]
+pub(crate) struct ClientTls;
+
 /// The client configuration: webpki roots plus `extra_roots`.
+#[cfg(feature = "tls")]
 pub(crate) fn client_config(
     extra_roots: &[CertificateDer<'static>],
-) -> Result<Arc<ClientConfig>, ErrorCode> {
+) -> Result<ClientTls, ErrorCode> {
     let mut roots =
         rustls::RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     for certificate in extra_roots {
@@ -43,4 +59,42 @@ pub(crate) fn client_config(
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+#[cfg(not(feature = "tls"))]
+const WITHOUT_TLS: &str =
+    "this host was built without TLS (wit-websocket-host's `tls` feature): wss:// is unavailable";
+
+/// Without the `tls` feature a `wss://` URL fails at `create-websocket`.
+#[cfg(not(feature = "tls"))]
+pub(crate) fn client_config(
+    _extra_roots: &[CertificateDer<'static>],
+) -> Result<ClientTls, ErrorCode> {
+    Err(ErrorCode::Tls(WITHOUT_TLS.to_string()))
+}
+
+/// The connection's transport: `tcp` itself, or TLS over it when `tls` is set.
+pub(crate) async fn secure(
+    tls: Option<ClientTls>,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<MaybeTlsStream<TcpStream>, ErrorCode> {
+    let Some(config) = tls else {
+        return Ok(MaybeTlsStream::Plain(tcp));
+    };
+    #[cfg(feature = "tls")]
+    {
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| ErrorCode::Tls(format!("{host:?} is not a valid TLS server name: {e}")))?;
+        let stream = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ErrorCode::Tls(format!("TLS handshake with {host}: {e}")))?;
+        Ok(MaybeTlsStream::Rustls(stream))
+    }
+    #[cfg(not(feature = "tls"))]
+    {
+        let _ = (config, host, tcp);
+        Err(ErrorCode::Tls(WITHOUT_TLS.to_string()))
+    }
 }
