@@ -357,9 +357,10 @@ for (const target of [WebSocket, WebSocket.prototype]) {
   });
 }
 
-for (const cls of [WebSocket, MessageEvent, CloseEvent]) {
-  Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: cls.name, configurable: true });
-  Object.defineProperty(globalThis, cls.name, { value: cls, writable: true, configurable: true });
+// Named here, not by `cls.name`: a bundler may rename the bindings.
+for (const [name, cls] of [['WebSocket', WebSocket], ['MessageEvent', MessageEvent], ['CloseEvent', CloseEvent]]) {
+  Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: name, configurable: true });
+  Object.defineProperty(globalThis, name, { value: cls, writable: true, configurable: true });
 }
 
 /**

@@ -1,0 +1,29 @@
+// Bundles a JavaScript app with everything it imports, relative modules and
+// npm packages alike, into one ES module for componentize-js, which resolves
+// nothing itself beyond relative paths under its working directory. Imports
+// of WIT interfaces (`wasi:…`, `wit-websocket:…`) stay imports: the
+// component's bindings provide them.
+//
+//     node bundle.mjs ENTRY.js OUT.js
+import { rolldown } from 'rolldown';
+
+const [input, file] = process.argv.slice(2);
+if (!input || !file) {
+  console.error('usage: node bundle.mjs ENTRY.js OUT.js');
+  process.exit(2);
+}
+const bundle = await rolldown({
+  input,
+  // Packages' "browser" fields and export conditions: a component is closer
+  // to a page than to Node (no `fs`, no `process`).
+  platform: 'browser',
+  external: /^[a-z][a-z0-9-]*:[a-z]/,
+  logLevel: 'warn',
+  // Every module's top level runs as written: an SDK module's side effects
+  // (globalThis.WebSocket, the handler's static block) are what apps use.
+  treeshake: false,
+});
+// keepNames: a class renamed to avoid a clash keeps its `name`
+// (`CloseEvent`, not `CloseEvent$1`), as the unbundled code has it.
+await bundle.write({ file, format: 'esm', codeSplitting: false, keepNames: true });
+await bundle.close();
