@@ -183,6 +183,38 @@ export const run = main((args) => {
 "#,
     )
     .unwrap();
+    // The typings, as a TypeScript app sees them through the package's exports.
+    std::fs::write(
+        app.join("check.ts"),
+        r#"import { main, MessageEvent, WebSocket } from 'wit-websocket-guest';
+import { NetworkDevice, WebSocketStream } from 'wit-websocket-guest/stream';
+
+const ws: WebSocket = new WebSocket('ws://127.0.0.1/', ['chat']);
+ws.binaryType = 'arraybuffer';
+// @ts-expect-error: not a binary type
+ws.binaryType = 'text';
+ws.onmessage = (event: MessageEvent) => console.log(event.data);
+ws.addEventListener('close', (event) => console.log(event.code, event.wasClean));
+// @ts-expect-error: close codes are numbers
+ws.close('1000');
+const stream = new WebSocketStream('ws://127.0.0.1/');
+stream.opened.then(({ readable }) => readable.getReader());
+new NetworkDevice().createWebSocket('ws://127.0.0.1/')?.destroy();
+export const run = main(async (args: string[]) => console.log(args.length));
+"#,
+    )
+    .unwrap();
+    run(Command::new(root().join("guest/js/node_modules/.bin/tsc"))
+        .current_dir(&app)
+        .args([
+            "--noEmit",
+            "--strict",
+            "--target",
+            "es2022",
+            "--lib",
+            "es2022,dom",
+        ])
+        .args(["--module", "nodenext", "check.ts"]));
     let wasm = dir.join("app.wasm");
     run(Command::new(&componentize)
         .env(
