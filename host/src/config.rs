@@ -13,6 +13,22 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// What a guest may do with its WebSockets. Each field documents its default
 /// and why.
+///
+/// ```
+/// use std::time::Duration;
+/// use wit_websocket_host::WebSocketConfig;
+/// use wit_websocket_host::policy::AllowList;
+///
+/// // The defaults, a policy of the embedder's, and tighter limits for this tenant.
+/// let config = WebSocketConfig {
+///     max_sockets: 16,
+///     max_message_size: 1 << 20,
+///     connect_timeout: Duration::from_secs(10),
+///     ..WebSocketConfig::with_policy(AllowList::deny_all().allow("*.example.com:443")?)
+/// };
+/// assert_eq!(config.max_queued_bytes, 8 << 20);
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct WebSocketConfig {
     /// Sockets a guest may have live at once. Default 256: far more than an
@@ -92,6 +108,14 @@ pub struct WebSocketConfig {
 
 impl WebSocketConfig {
     /// The default configuration with `policy` instead of deny-all.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketConfig;
+    /// use wit_websocket_host::policy::AllowList;
+    ///
+    /// let config = WebSocketConfig::with_policy(AllowList::allow_all().deny_private(true));
+    /// assert_eq!(config.max_sockets, WebSocketConfig::default().max_sockets);
+    /// ```
     pub fn with_policy(policy: impl NetworkPolicy) -> Self {
         Self {
             policy: Arc::new(policy),

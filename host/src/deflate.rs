@@ -40,6 +40,14 @@ const INPUT_CAPACITY: usize = 64 << 10;
 const HANDSHAKE_CAPACITY: usize = 4 << 10;
 
 /// What both sides agreed for one connection.
+///
+/// ```
+/// use wit_websocket_host::deflate::answer_offers;
+///
+/// let (params, _answer) = answer_offers(&["permessage-deflate; client_max_window_bits"]).unwrap();
+/// assert_eq!((params.client_max_window_bits, params.server_max_window_bits), (15, 15));
+/// assert!(!params.client_no_context_takeover);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeflateParams {
     /// The server starts each message with an empty window.
@@ -54,11 +62,31 @@ pub struct DeflateParams {
 
 impl DeflateParams {
     /// The compressor for what the client sends.
+    ///
+    /// ```
+    /// use tokio_tungstenite::tungstenite::Message;
+    /// use wit_websocket_host::deflate::accept_response;
+    ///
+    /// let agreed = accept_response(&["permessage-deflate"], true)?.expect("deflate was agreed");
+    /// let mut deflater = agreed.client_deflater();
+    /// let frame = deflater.deflate(Message::text("hello ".repeat(100)));
+    /// assert!(matches!(frame, Message::Frame(_)));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn client_deflater(&self) -> MessageDeflater {
         MessageDeflater::new(self.client_max_window_bits, self.client_no_context_takeover)
     }
 
     /// The compressor for what the server sends.
+    ///
+    /// ```
+    /// use tokio_tungstenite::tungstenite::Message;
+    /// use wit_websocket_host::deflate::answer_offers;
+    ///
+    /// let (agreed, _answer) = answer_offers(&["permessage-deflate"]).unwrap();
+    /// let frame = agreed.server_deflater().deflate(Message::binary(vec![0; 4096]));
+    /// assert!(frame.len() < 4096);
+    /// ```
     pub fn server_deflater(&self) -> MessageDeflater {
         MessageDeflater::new(self.server_max_window_bits, self.server_no_context_takeover)
     }
@@ -123,6 +151,16 @@ impl Parameters {
 /// The values of the `Sec-WebSocket-Extensions` headers in `headers` (a
 /// request's offers or a response's answer), for [`accept_response`] and
 /// [`answer_offers`].
+///
+/// ```
+/// use tokio_tungstenite::tungstenite::http::{HeaderMap, HeaderValue};
+/// use wit_websocket_host::deflate::extension_headers;
+///
+/// let mut headers = HeaderMap::new();
+/// headers.append("sec-websocket-extensions", HeaderValue::from_static("permessage-deflate"));
+/// headers.append("sec-websocket-extensions", HeaderValue::from_static("x-other"));
+/// assert_eq!(extension_headers(&headers), ["permessage-deflate", "x-other"]);
+/// ```
 pub fn extension_headers(headers: &HeaderMap) -> Vec<&str> {
     headers
         .get_all("sec-websocket-extensions")
@@ -151,6 +189,17 @@ fn extensions<'a>(
 /// accepted no extension, the agreed parameters when it accepted deflate.
 /// An extension that was not offered, or deflate with parameters a client
 /// cannot honour, fails the connection (RFC 6455 §4.1, RFC 7692 §5).
+///
+/// ```
+/// use wit_websocket_host::deflate::accept_response;
+///
+/// assert_eq!(accept_response(&[], true)?, None);
+/// let agreed = accept_response(&["permessage-deflate; server_no_context_takeover"], true)?;
+/// assert!(agreed.unwrap().server_no_context_takeover);
+/// // An answer to an offer that was not made fails the handshake.
+/// assert!(accept_response(&["permessage-deflate"], false).is_err());
+/// # Ok::<(), String>(())
+/// ```
 pub fn accept_response(values: &[&str], offered: bool) -> Result<Option<DeflateParams>, String> {
     let mut agreed = None;
     for (name, params) in extensions(values) {
@@ -180,6 +229,14 @@ pub fn accept_response(values: &[&str], offered: bool) -> Result<Option<DeflateP
 
 /// A server's answer to a client's `Sec-WebSocket-Extensions` offers: the
 /// first deflate offer it can honour, with the response header value.
+///
+/// ```
+/// use wit_websocket_host::deflate::answer_offers;
+///
+/// let (_params, answer) = answer_offers(&["x-unknown, permessage-deflate"]).unwrap();
+/// assert!(answer.starts_with("permessage-deflate"));
+/// assert!(answer_offers(&["x-unknown"]).is_none());
+/// ```
 pub fn answer_offers(values: &[&str]) -> Option<(DeflateParams, String)> {
     extensions(values).find_map(|(name, params)| {
         if !name.eq_ignore_ascii_case(NAME) {
@@ -210,6 +267,17 @@ pub fn answer_offers(values: &[&str]) -> Option<(DeflateParams, String)> {
 }
 
 /// Compresses outgoing messages into frames with RSV1 set.
+///
+/// ```
+/// use tokio_tungstenite::tungstenite::Message;
+/// use wit_websocket_host::deflate::answer_offers;
+///
+/// let (agreed, _) = answer_offers(&["permessage-deflate"]).unwrap();
+/// let mut deflater = agreed.server_deflater();
+/// // Each text or binary message becomes one compressed frame; others pass.
+/// assert!(matches!(deflater.deflate(Message::text("{\"a\": 1}")), Message::Frame(_)));
+/// assert!(matches!(deflater.deflate(Message::Ping(vec![].into())), Message::Ping(_)));
+/// ```
 pub struct MessageDeflater {
     /// `None` when the agreed window is one zlib cannot compress with (8
     /// bits): messages then go uncompressed, which RFC 7692 allows.
@@ -229,6 +297,15 @@ impl MessageDeflater {
 
     /// The message to write for `message`: text and binary messages as one
     /// compressed frame, anything else unchanged.
+    ///
+    /// ```
+    /// use tokio_tungstenite::tungstenite::Message;
+    /// use wit_websocket_host::deflate::answer_offers;
+    ///
+    /// let (agreed, _) = answer_offers(&["permessage-deflate"]).unwrap();
+    /// let compressed = agreed.client_deflater().deflate(Message::text("abc".repeat(1000)));
+    /// assert!(compressed.len() < 3000);
+    /// ```
     pub fn deflate(&mut self, message: WireMessage) -> WireMessage {
         let (opcode, payload): (Data, &[u8]) = match &message {
             WireMessage::Text(text) => (Data::Text, text.as_bytes()),
@@ -277,6 +354,16 @@ impl MessageDeflater {
 }
 
 /// The error a [`DeflateStream`] reports for a message that does not inflate.
+///
+/// ```
+/// use wit_websocket_host::deflate::InflateError;
+///
+/// /// What went wrong inflating, when that is what `error` (from a read) is.
+/// fn inflate_failure(error: &std::io::Error) -> Option<String> {
+///     Some(error.get_ref()?.downcast_ref::<InflateError>()?.to_string())
+/// }
+/// assert_eq!(inflate_failure(&std::io::Error::other("reset")), None);
+/// ```
 #[derive(Debug)]
 pub struct InflateError(String);
 
@@ -291,6 +378,44 @@ impl std::error::Error for InflateError {}
 /// A transport that hands tungstenite the HTTP upgrade and then, once
 /// [`negotiated`](Self::negotiated) says deflate was agreed, inflates every
 /// compressed message into plain frames. Writes pass through unchanged.
+///
+/// ```no_run
+/// use futures_util::{SinkExt, StreamExt};
+/// use tokio::net::TcpListener;
+/// use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+/// use tokio_tungstenite::tungstenite::http::HeaderValue;
+/// use wit_websocket_host::deflate::{DeflateStream, answer_offers, extension_headers};
+///
+/// # async fn serve() -> std::io::Result<()> {
+/// // A server that accepts permessage-deflate: negotiate in the handshake
+/// // callback, then tell the stream what was agreed before reading.
+/// let (tcp, _) = TcpListener::bind("127.0.0.1:0").await?.accept().await?;
+/// let mut agreed = None;
+/// let callback = |request: &Request, mut response: Response| {
+///     if let Some((params, answer)) = answer_offers(&extension_headers(request.headers())) {
+///         let answer = HeaderValue::from_str(&answer).expect("a valid header");
+///         response.headers_mut().insert("sec-websocket-extensions", answer);
+///         agreed = Some(params);
+///     }
+///     Ok(response)
+/// };
+/// let mut ws = tokio_tungstenite::accept_hdr_async(DeflateStream::new(tcp), callback)
+///     .await
+///     .map_err(std::io::Error::other)?;
+/// ws.get_mut().negotiated(agreed.as_ref(), false, None);
+/// let mut deflater = agreed.map(|params| params.server_deflater());
+/// while let Some(Ok(message)) = ws.next().await {
+///     if message.is_text() || message.is_binary() {
+///         let reply = match &mut deflater {
+///             Some(deflater) => deflater.deflate(message),
+///             None => message,
+///         };
+///         ws.send(reply).await.map_err(std::io::Error::other)?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct DeflateStream<S> {
     inner: S,
     mode: Mode,
@@ -359,6 +484,13 @@ struct CompressedMessage {
 
 impl<S> DeflateStream<S> {
     /// Wraps `inner` before the HTTP upgrade is read from it.
+    ///
+    /// ```
+    /// use wit_websocket_host::deflate::DeflateStream;
+    ///
+    /// let stream = DeflateStream::new(tokio::io::empty());
+    /// assert_eq!(stream.inflated_messages(), 0);
+    /// ```
     pub fn new(inner: S) -> Self {
         Self {
             inner,
@@ -377,6 +509,15 @@ impl<S> DeflateStream<S> {
     /// reads go straight to the transport once what was read ahead is passed on.
     /// `max_frame_size` is tungstenite's: a compressed frame announcing more
     /// is handed on as it is, for tungstenite to refuse (1009).
+    ///
+    /// ```
+    /// use wit_websocket_host::deflate::{DeflateStream, accept_response};
+    ///
+    /// let mut stream = DeflateStream::new(tokio::io::empty());
+    /// let agreed = accept_response(&["permessage-deflate"], true)?;
+    /// stream.negotiated(agreed.as_ref(), true, Some(16 << 20));
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn negotiated(
         &mut self,
         deflate: Option<&DeflateParams>,
@@ -411,6 +552,13 @@ impl<S> DeflateStream<S> {
     }
 
     /// Compressed messages inflated so far.
+    ///
+    /// ```
+    /// use wit_websocket_host::deflate::DeflateStream;
+    ///
+    /// let stream = DeflateStream::new(tokio::io::empty());
+    /// assert_eq!(stream.inflated_messages(), 0);
+    /// ```
     pub fn inflated_messages(&self) -> u64 {
         self.inflated_messages
     }
@@ -780,6 +928,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for DeflateStream<S> {
 
 /// Whether `error` (from reading a [`DeflateStream`]) is a message that did
 /// not inflate.
+///
+/// ```
+/// use wit_websocket_host::deflate::is_inflate_error;
+///
+/// assert!(!is_inflate_error(&std::io::Error::other("connection reset")));
+/// ```
 pub fn is_inflate_error(error: &io::Error) -> bool {
     error
         .get_ref()

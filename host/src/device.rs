@@ -17,6 +17,13 @@ use crate::socket::SocketShared;
 /// The most events one `update` (or one round of the push dispatcher) takes
 /// from a device: a guest that was idle through a flood gets it in bounded
 /// pieces rather than one list as large as everything queued.
+///
+/// ```
+/// use wit_websocket_host::device::MAX_EVENTS_PER_BATCH;
+///
+/// // A guest's `update()` returns at most this many events per call.
+/// assert_eq!(MAX_EVENTS_PER_BATCH, 4096);
+/// ```
 pub const MAX_EVENTS_PER_BATCH: usize = 4096;
 
 /// One event waiting for the guest.
@@ -26,7 +33,7 @@ pub(crate) struct QueuedEvent {
 }
 
 /// The events of one device's sockets, oldest first.
-pub struct EventQueue {
+pub(crate) struct EventQueue {
     events: Mutex<VecDeque<QueuedEvent>>,
     /// Sockets of this device that are still live.
     pub(crate) live_sockets: AtomicUsize,
@@ -109,6 +116,18 @@ impl EventQueue {
 }
 
 /// The host side of a guest's `network-device`.
+///
+/// ```no_run
+/// # use wasmtime::component::{Resource, ResourceTable};
+/// # fn example(table: &ResourceTable, device: &Resource<wit_websocket_host::device::NetworkDevice>) -> wasmtime::Result<()> {
+/// use wit_websocket_host::device::NetworkDevice;
+///
+/// // The guest's handle names an entry of its resource table.
+/// let device: &NetworkDevice = table.get(device)?;
+/// # let _ = device;
+/// # Ok(())
+/// # }
+/// ```
 pub struct NetworkDevice {
     pub(crate) queue: Arc<EventQueue>,
 }

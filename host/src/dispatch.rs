@@ -27,12 +27,55 @@ use crate::{EPOCH_TICK, GetWebSocket, WebSocketView};
 /// The callbacks a guest exports, as found in its component: `handler`, and
 /// `watch-handler` when the component has it (components built against
 /// `wit-websocket:client@0.1.0` do not; they cannot make watches either).
+///
+/// ```no_run
+/// # use wasmtime::component::{Component, Linker, ResourceTable};
+/// # use wasmtime::Store;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+/// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+/// # impl WebSocketView for State {
+/// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+/// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+/// #     }
+/// # }
+/// # async fn example(linker: Linker<State>, component: Component, mut store: Store<State>) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch::{self, GuestCallbacksPre};
+///
+/// let pre = linker.instantiate_pre(&component)?;
+/// let callbacks_pre = GuestCallbacksPre::new(&pre)?; // once per component
+/// let instance = pre.instantiate_async(&mut store).await?;
+/// let callbacks = callbacks_pre.load(&mut store, &instance)?; // once per instance
+/// // … call the guest's exports, then, while it is idle:
+/// dispatch::run_until_idle(&mut store, &callbacks).await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct GuestCallbacks {
     handler: Handler,
     watch_handler: Option<WatchHandler>,
 }
 
 /// Where a component's callbacks are, looked up once per component.
+///
+/// ```no_run
+/// # use wasmtime::component::{Component, Linker, ResourceTable};
+/// # use wasmtime::Store;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+/// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+/// # impl WebSocketView for State {
+/// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+/// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+/// #     }
+/// # }
+/// # fn example(linker: Linker<State>, component: Component) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch::GuestCallbacksPre;
+///
+/// let pre = linker.instantiate_pre(&component)?;
+/// let callbacks = GuestCallbacksPre::new(&pre)?; // Clone: share it between instances
+/// # let _ = callbacks;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct GuestCallbacksPre {
     handler: HandlerIndices,
@@ -42,6 +85,26 @@ pub struct GuestCallbacksPre {
 impl GuestCallbacksPre {
     /// Finds the callbacks in a linked component; an error when it does not
     /// export `wit-websocket:client/handler`.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Component, Linker, ResourceTable};
+    /// # use wasmtime::Store;
+    /// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+    /// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+    /// # impl WebSocketView for State {
+    /// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+    /// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+    /// #     }
+    /// # }
+    /// # fn example(linker: Linker<State>, component: Component) {
+    /// use wit_websocket_host::dispatch::GuestCallbacksPre;
+    ///
+    /// match linker.instantiate_pre(&component).and_then(|pre| GuestCallbacksPre::new(&pre)) {
+    ///     Ok(_) => println!("a wit-websocket guest"),
+    ///     Err(error) => eprintln!("not a wit-websocket guest: {error}"),
+    /// }
+    /// # }
+    /// ```
     pub fn new<T>(pre: &InstancePre<T>) -> wasmtime::Result<Self> {
         Ok(Self {
             handler: HandlerIndices::new(pre)?,
@@ -50,6 +113,27 @@ impl GuestCallbacksPre {
     }
 
     /// The callbacks of `instance`, an instance of the component.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Component, Linker, ResourceTable};
+    /// # use wasmtime::Store;
+    /// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+    /// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+    /// # impl WebSocketView for State {
+    /// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+    /// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+    /// #     }
+    /// # }
+    /// # async fn example(pre: wasmtime::component::InstancePre<State>, mut store: Store<State>) -> wasmtime::Result<()> {
+    /// use wit_websocket_host::dispatch::GuestCallbacksPre;
+    ///
+    /// let callbacks_pre = GuestCallbacksPre::new(&pre)?;
+    /// let instance = pre.instantiate_async(&mut store).await?;
+    /// let callbacks = callbacks_pre.load(&mut store, &instance)?;
+    /// # let _ = callbacks;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn load<T: Send + 'static>(
         &self,
         store: &mut Store<T>,
@@ -74,6 +158,26 @@ impl GuestCallbacksPre {
 /// Events of a socket that a callback destroys are dropped, as the WIT
 /// promises. An error is a trap in the guest; the events not yet delivered
 /// are lost with it.
+///
+/// ```no_run
+/// # use wasmtime::component::{Component, Linker, ResourceTable};
+/// # use wasmtime::Store;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+/// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+/// # impl WebSocketView for State {
+/// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+/// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+/// #     }
+/// # }
+/// # async fn example(mut store: Store<State>, callbacks: wit_websocket_host::dispatch::GuestCallbacks) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch;
+///
+/// // Once per frame of the embedder's own loop, as Turbulenz's update() was.
+/// let ran = dispatch::dispatch_pending(&mut store, &callbacks).await?;
+/// println!("{ran} callbacks ran");
+/// # Ok(())
+/// # }
+/// ```
 pub async fn dispatch_pending<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
@@ -84,6 +188,24 @@ pub async fn dispatch_pending<T: WebSocketView + 'static>(
 /// As [`dispatch_pending`], for a store whose data gives the WebSocket state
 /// through `get` rather than [`WebSocketView`] (see
 /// [`add_to_linker_with`](crate::add_to_linker_with)).
+///
+/// ```no_run
+/// # use wasmtime::Store;
+/// # use wasmtime::component::ResourceTable;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView};
+/// # struct PlatformState { table: ResourceTable, websockets: WebSocketCtx }
+/// # async fn example(mut store: Store<PlatformState>, callbacks: wit_websocket_host::dispatch::GuestCallbacks) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch;
+///
+/// let ran = dispatch::dispatch_pending_with(&mut store, &callbacks, |state| WebSocketCtxView {
+///     ctx: &mut state.websockets,
+///     table: &mut state.table,
+/// })
+/// .await?;
+/// # let _ = ran;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn dispatch_pending_with<T: Send + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
@@ -192,6 +314,26 @@ fn ticks(limit: std::time::Duration) -> u64 {
 /// Runs the guest's event loop: dispatches events and fires watches as they
 /// come until nothing can call the guest back any more (no live socket, no
 /// pending event, no pending watch), as a browser tab's or Node's loop.
+///
+/// ```no_run
+/// # use wasmtime::component::{Component, Linker, ResourceTable};
+/// # use wasmtime::Store;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+/// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+/// # impl WebSocketView for State {
+/// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+/// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+/// #     }
+/// # }
+/// # async fn example(mut store: Store<State>, callbacks: wit_websocket_host::dispatch::GuestCallbacks) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch;
+///
+/// // After the guest's `run` returned: its sockets and timers live on.
+/// dispatch::run_until_idle(&mut store, &callbacks).await?;
+/// assert!(store.data_mut().websocket().ctx.is_idle());
+/// # Ok(())
+/// # }
+/// ```
 pub async fn run_until_idle<T: WebSocketView + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
@@ -201,6 +343,23 @@ pub async fn run_until_idle<T: WebSocketView + 'static>(
 
 /// As [`run_until_idle`], for a store whose data gives the WebSocket state
 /// through `get` (see [`add_to_linker_with`](crate::add_to_linker_with)).
+///
+/// ```no_run
+/// # use wasmtime::Store;
+/// # use wasmtime::component::ResourceTable;
+/// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView};
+/// # struct PlatformState { table: ResourceTable, websockets: WebSocketCtx }
+/// # async fn example(mut store: Store<PlatformState>, callbacks: wit_websocket_host::dispatch::GuestCallbacks) -> wasmtime::Result<()> {
+/// use wit_websocket_host::dispatch;
+///
+/// dispatch::run_until_idle_with(&mut store, &callbacks, |state| WebSocketCtxView {
+///     ctx: &mut state.websockets,
+///     table: &mut state.table,
+/// })
+/// .await?;
+/// # Ok(())
+/// # }
+/// ```
 pub async fn run_until_idle_with<T: Send + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,

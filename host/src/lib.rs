@@ -85,6 +85,15 @@ use socket::SocketShared;
 
 /// The per-guest state of the WebSocket host: configuration, the guest's
 /// devices and how many of its sockets are still live.
+///
+/// ```
+/// use wit_websocket_host::policy::AllowList;
+/// use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
+///
+/// // One per guest (per store): its limits, sockets, watches and counters.
+/// let ctx = WebSocketCtx::new(WebSocketConfig::with_policy(AllowList::allow_all()));
+/// assert!(ctx.is_idle());
+/// ```
 pub struct WebSocketCtx {
     config: WebSocketConfig,
     /// Woken whenever any device of this guest queues an event.
@@ -146,6 +155,13 @@ pub struct Stats {
 
 impl bindings::ErrorCode {
     /// The WIT case's name, e.g. `"connection-refused"`: a label for logs and metrics.
+    ///
+    /// ```
+    /// use wit_websocket_host::bindings::ErrorCode;
+    ///
+    /// let error = ErrorCode::NotPermitted("run with --allow-net".to_string());
+    /// assert_eq!(error.kind(), "not-permitted");
+    /// ```
     pub fn kind(&self) -> &'static str {
         use bindings::ErrorCode as E;
         match self {
@@ -177,6 +193,13 @@ impl Default for WebSocketCtx {
 
 impl WebSocketCtx {
     /// A context with the given configuration and no sockets.
+    ///
+    /// ```
+    /// use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
+    ///
+    /// let ctx = WebSocketCtx::new(WebSocketConfig { max_sockets: 4, ..Default::default() });
+    /// assert_eq!(ctx.config().max_sockets, 4);
+    /// ```
     pub fn new(config: WebSocketConfig) -> Self {
         Self {
             tasks: socket::SocketTasks::new(config.max_dns_lookups),
@@ -193,12 +216,27 @@ impl WebSocketCtx {
     }
 
     /// The configuration this context enforces.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// let ctx = WebSocketCtx::default();
+    /// assert_eq!(ctx.config().max_sockets, 256);
+    /// ```
     pub fn config(&self) -> &WebSocketConfig {
         &self.config
     }
 
     /// How many sockets may still produce events: created, not destroyed,
     /// and whose `close` event has not been delivered yet.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// // The gauge beside the counters of `stats()`.
+    /// let ctx = WebSocketCtx::default();
+    /// assert_eq!(ctx.live_sockets(), 0);
+    /// ```
     pub fn live_sockets(&self) -> usize {
         self.live_sockets
     }
@@ -215,6 +253,15 @@ impl WebSocketCtx {
     /// connection is closed; a destroyed socket's task first sends its 1001
     /// close frame (bounded by [`WebSocketConfig::close_timeout`]). To let
     /// them finish after dropping the store: `tasks.close(); tasks.wait().await`.
+    ///
+    /// ```no_run
+    /// # async fn example(mut store: wasmtime::Store<wit_websocket_host::runner::GuestState>) {
+    /// let tasks = store.data().websockets().tasks();
+    /// drop(store); // closes the guest's sockets with 1001
+    /// tasks.close();
+    /// tasks.wait().await; // their closing handshakes, each bounded by the close timeout
+    /// # }
+    /// ```
     pub fn tasks(&self) -> TaskTracker {
         self.tasks.tracker.clone()
     }
@@ -223,39 +270,90 @@ impl WebSocketCtx {
     /// unless something is wrong. The guest saw each such socket fail (an
     /// `io` error, then close 1006); the CLI exits non-zero and the tests
     /// fail when this is not 0.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// let ctx = WebSocketCtx::default();
+    /// assert_eq!(ctx.socket_task_panics(), 0, "report it: a socket task panicked");
+    /// ```
     pub fn socket_task_panics(&self) -> usize {
         self.tasks.panics.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// How many watches (`network-device.watch`) are pending: each keeps a
     /// push-mode guest running, as a pending timer keeps Node running.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// assert_eq!(WebSocketCtx::default().pending_watches(), 0);
+    /// ```
     pub fn pending_watches(&self) -> usize {
         self.watches.len()
     }
 
     /// True when nothing can call the guest back any more: no live socket,
     /// no pending event, no pending watch.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// // A guest that made no socket and no timer is done once `run` returns.
+    /// assert!(WebSocketCtx::default().is_idle());
+    /// ```
     pub fn is_idle(&self) -> bool {
         self.live_sockets == 0 && self.watches.is_empty() && !self.has_pending_events()
     }
 
     /// How many socket handles the guest holds (destroyed ones excluded).
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// let ctx = WebSocketCtx::default();
+    /// assert!(ctx.held_sockets() <= ctx.config().max_held_sockets);
+    /// ```
     pub fn held_sockets(&self) -> usize {
         self.socket_reps.len()
     }
 
     /// The counters so far.
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// let ctx = WebSocketCtx::default();
+    /// let stats = ctx.stats();
+    /// assert_eq!((stats.messages_sent, stats.messages_received), (0, 0));
+    /// ```
     pub fn stats(&self) -> &Stats {
         &self.stats
     }
 
     /// Woken whenever an event is queued on any of this guest's devices.
+    ///
+    /// ```no_run
+    /// # async fn example(ctx: &wit_websocket_host::WebSocketCtx) {
+    /// // A host with its own loop waits for the guest's next event.
+    /// let ready = ctx.events_ready();
+    /// while !ctx.has_pending_events() {
+    ///     ready.notified().await;
+    /// }
+    /// # }
+    /// ```
     pub fn events_ready(&self) -> Arc<Notify> {
         self.events_ready.clone()
     }
 
     /// True when some pushed device has an event waiting for the dispatcher
     /// (events of a device the guest pulls wait for its `update`).
+    ///
+    /// ```
+    /// use wit_websocket_host::WebSocketCtx;
+    ///
+    /// assert!(!WebSocketCtx::default().has_pending_events());
+    /// ```
     pub fn has_pending_events(&self) -> bool {
         self.devices
             .iter()
@@ -319,6 +417,15 @@ impl WebSocketCtx {
 
     /// After the guest trapped: destroys every socket it still holds,
     /// closing live connections with 1011. Its events are dropped.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::ResourceTable;
+    /// # use wit_websocket_host::WebSocketCtx;
+    /// # fn example(ctx: &mut WebSocketCtx, table: &mut ResourceTable) {
+    /// // After a trap, the guest's instance is unusable: close its connections.
+    /// ctx.abort_sockets(table);
+    /// # }
+    /// ```
     pub fn abort_sockets(&mut self, table: &mut ResourceTable) {
         let reps: Vec<u32> = self.socket_reps.drain().map(|(_, rep)| rep).collect();
         for rep in reps {
@@ -332,6 +439,15 @@ impl WebSocketCtx {
 }
 
 /// What the host's `network` implementation borrows from the store data.
+///
+/// ```
+/// use wasmtime::component::ResourceTable;
+/// use wit_websocket_host::{WebSocketCtx, WebSocketCtxView};
+///
+/// let (mut ctx, mut table) = (WebSocketCtx::default(), ResourceTable::new());
+/// let view = WebSocketCtxView { ctx: &mut ctx, table: &mut table };
+/// assert_eq!(view.ctx.live_sockets(), 0);
+/// ```
 pub struct WebSocketCtxView<'a> {
     /// The guest's WebSocket state.
     pub ctx: &'a mut WebSocketCtx,
@@ -341,8 +457,37 @@ pub struct WebSocketCtxView<'a> {
 
 /// Implemented by the store data of an embedder to give the WebSocket host
 /// its state, as `wasmtime_wasi::WasiView` does for WASI.
+///
+/// ```
+/// use wasmtime::component::ResourceTable;
+/// use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+///
+/// struct State {
+///     table: ResourceTable,
+///     websockets: WebSocketCtx,
+/// }
+///
+/// impl WebSocketView for State {
+///     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+///         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+///     }
+/// }
+/// ```
 pub trait WebSocketView: Send {
     /// The WebSocket context and resource table of this store.
+    ///
+    /// ```
+    /// # use wasmtime::component::ResourceTable;
+    /// # use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+    /// # struct State { table: ResourceTable, websockets: WebSocketCtx }
+    /// # impl WebSocketView for State {
+    /// #     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+    /// #         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+    /// #     }
+    /// # }
+    /// let mut state = State { table: ResourceTable::new(), websockets: WebSocketCtx::default() };
+    /// assert_eq!(state.websocket().ctx.stats().sockets_created, 0);
+    /// ```
     fn websocket(&mut self) -> WebSocketCtxView<'_>;
 }
 
@@ -357,6 +502,40 @@ impl HasData for HasWebSocket {
 /// WASI (`wasi:io/poll` for the pollables, and the `wasi:cli` imports of the
 /// `app` world) is linked separately, e.g. with
 /// `wasmtime_wasi::p2::add_to_linker_async`.
+///
+/// ```
+/// use wasmtime::component::{Linker, ResourceTable};
+/// use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+/// use wit_websocket_host::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+///
+/// struct State {
+///     table: ResourceTable,
+///     wasi: WasiCtx,
+///     websockets: WebSocketCtx,
+/// }
+///
+/// impl WasiView for State {
+///     fn ctx(&mut self) -> WasiCtxView<'_> {
+///         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+///     }
+/// }
+///
+/// impl WebSocketView for State {
+///     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+///         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+///     }
+/// }
+///
+/// # fn main() -> wasmtime::Result<()> {
+/// let mut config = wasmtime::Config::new();
+/// config.async_support(true);
+/// let engine = wasmtime::Engine::new(&config)?;
+/// let mut linker = Linker::<State>::new(&engine);
+/// wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+/// wit_websocket_host::add_to_linker(&mut linker)?;
+/// # Ok(())
+/// # }
+/// ```
 pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     add_to_linker_with(linker, T::websocket)
 }
@@ -364,6 +543,19 @@ pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasm
 /// How to get the WebSocket state from a store's data: for stores whose data
 /// type cannot implement [`WebSocketView`] (a platform's own type, in a crate
 /// that can implement no trait of this one for it: the orphan rule).
+///
+/// ```
+/// use wit_websocket_host::{GetWebSocket, WebSocketCtxView};
+///
+/// struct PlatformState {
+///     table: wasmtime::component::ResourceTable,
+///     websockets: wit_websocket_host::WebSocketCtx,
+/// }
+///
+/// let get: GetWebSocket<PlatformState> =
+///     |state| WebSocketCtxView { ctx: &mut state.websockets, table: &mut state.table };
+/// # let _ = get;
+/// ```
 pub type GetWebSocket<T> = fn(&mut T) -> WebSocketCtxView<'_>;
 
 /// As [`add_to_linker`], with `get` handing out the WebSocket state: the

@@ -9,6 +9,15 @@ use std::fmt;
 use std::net::IpAddr;
 
 /// What a guest is trying to reach.
+///
+/// ```
+/// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+///
+/// let target = ConnectTarget { scheme: "wss", host: "chat.example.com", port: 443 };
+/// let policy = AllowList::deny_all().allow("*.example.com")?;
+/// assert!(policy.check_host(&target).is_ok());
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectTarget<'a> {
     /// `ws` or `wss`.
@@ -21,11 +30,59 @@ pub struct ConnectTarget<'a> {
 
 /// Decides which connection attempts a guest may make. `Err` carries the
 /// message the guest receives with `not-permitted`: say what would allow it.
+///
+/// ```
+/// use std::net::IpAddr;
+/// use wit_websocket_host::WebSocketConfig;
+/// use wit_websocket_host::policy::{ConnectTarget, NetworkPolicy};
+///
+/// /// A tenant may reach its own backend only, over TLS.
+/// #[derive(Debug)]
+/// struct TenantBackend {
+///     host: String,
+/// }
+///
+/// impl NetworkPolicy for TenantBackend {
+///     fn check_host(&self, target: &ConnectTarget<'_>) -> Result<(), String> {
+///         match target.scheme == "wss" && target.host == self.host {
+///             true => Ok(()),
+///             false => Err(format!("this tenant may reach wss://{} only", self.host)),
+///         }
+///     }
+///
+///     fn check_address(&self, _target: &ConnectTarget<'_>, address: IpAddr) -> Result<(), String> {
+///         match address.is_loopback() {
+///             true => Err("the backend's name must not resolve to loopback".to_string()),
+///             false => Ok(()),
+///         }
+///     }
+/// }
+///
+/// let config = WebSocketConfig::with_policy(TenantBackend { host: "api.example.com".into() });
+/// # let _ = config;
+/// ```
 pub trait NetworkPolicy: fmt::Debug + Send + Sync + 'static {
     /// Checked in `create-websocket`, before any DNS lookup.
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+    ///
+    /// let target = ConnectTarget { scheme: "ws", host: "127.0.0.1", port: 9001 };
+    /// let error = AllowList::deny_all().check_host(&target).unwrap_err();
+    /// assert!(error.contains("--allow-net=127.0.0.1:9001"), "{error}");
+    /// ```
     fn check_host(&self, target: &ConnectTarget<'_>) -> Result<(), String>;
 
     /// Checked for each address `target.host` resolves to, before connecting.
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+    ///
+    /// let target = ConnectTarget { scheme: "ws", host: "intranet.test", port: 80 };
+    /// let policy = AllowList::allow_all().deny_private(true);
+    /// assert!(policy.check_address(&target, "10.0.0.7".parse().unwrap()).is_err());
+    /// assert!(policy.check_address(&target, "93.184.216.34".parse().unwrap()).is_ok());
+    /// ```
     fn check_address(&self, target: &ConnectTarget<'_>, address: IpAddr) -> Result<(), String> {
         let _ = (target, address);
         Ok(())
@@ -100,6 +157,13 @@ pub const BAD_PORTS: &[u16] = &[
 ];
 
 /// True for a port on the Fetch standard's bad-port list ([`BAD_PORTS`]).
+///
+/// ```
+/// use wit_websocket_host::policy::is_bad_port;
+///
+/// assert!(is_bad_port(25)); // SMTP
+/// assert!(!is_bad_port(443));
+/// ```
 pub fn is_bad_port(port: u16) -> bool {
     BAD_PORTS.binary_search(&port).is_ok()
 }
@@ -114,6 +178,19 @@ pub fn is_bad_port(port: u16) -> bool {
 /// allows that one), and link-local addresses, where clouds serve instance
 /// metadata and credentials (`169.254.169.254`; `--allow-net=169.254.169.254`
 /// allows it).
+///
+/// ```
+/// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+///
+/// // --allow-net=127.0.0.1:9001,*.example.com
+/// let policy = AllowList::deny_all().allow("127.0.0.1:9001,*.example.com")?;
+/// let to = |host, port| ConnectTarget { scheme: "ws", host, port };
+/// assert!(policy.check_host(&to("127.0.0.1", 9001)).is_ok());
+/// assert!(policy.check_host(&to("chat.example.com", 80)).is_ok());
+/// assert!(policy.check_host(&to("127.0.0.1", 9002)).is_err());
+/// assert!(policy.check_host(&to("chat.example.com", 25)).is_err()); // a bad port
+/// # Ok::<(), String>(())
+/// ```
 #[derive(Debug, Clone, Default)]
 pub struct AllowList {
     all: bool,
@@ -123,11 +200,25 @@ pub struct AllowList {
 
 impl AllowList {
     /// Allows nothing (the default).
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+    ///
+    /// let target = ConnectTarget { scheme: "wss", host: "example.com", port: 443 };
+    /// assert!(AllowList::deny_all().check_host(&target).is_err());
+    /// ```
     pub fn deny_all() -> Self {
         Self::default()
     }
 
     /// Allows every host and port.
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+    ///
+    /// let target = ConnectTarget { scheme: "wss", host: "example.com", port: 443 };
+    /// assert!(AllowList::allow_all().check_host(&target).is_ok());
+    /// ```
     pub fn allow_all() -> Self {
         Self {
             all: true,
@@ -137,6 +228,15 @@ impl AllowList {
 
     /// Adds comma-separated `HOST[:PORT]` entries (`*.example.com`,
     /// `127.0.0.1:9001`, `[::1]`).
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::AllowList;
+    ///
+    /// let policy = AllowList::deny_all().allow("*.example.com,[::1]:9001")?;
+    /// assert!(AllowList::deny_all().allow("[::1").is_err());
+    /// # let _ = policy;
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn allow(mut self, entries: &str) -> Result<Self, String> {
         for entry in entries.split(',').filter(|e| !e.trim().is_empty()) {
             self.rules.push(Rule::parse(entry)?);
@@ -146,6 +246,15 @@ impl AllowList {
 
     /// Refuses loopback, private, link-local and other non-public addresses,
     /// whatever name led to them.
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, ConnectTarget, NetworkPolicy};
+    ///
+    /// let target = ConnectTarget { scheme: "ws", host: "localhost", port: 9001 };
+    /// let policy = AllowList::deny_all().allow("localhost")?.deny_private(true);
+    /// assert!(policy.check_address(&target, "127.0.0.1".parse().unwrap()).is_err());
+    /// # Ok::<(), String>(())
+    /// ```
     pub fn deny_private(mut self, deny: bool) -> Self {
         self.deny_private = deny;
         self

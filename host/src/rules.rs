@@ -8,6 +8,15 @@ use crate::bindings::{ConnectOptions, ErrorCode};
 pub const MAX_CLOSE_REASON_BYTES: usize = 123;
 
 /// A URL that passed the browser's checks, with what the connection needs.
+///
+/// ```
+/// use wit_websocket_host::rules::parse_url;
+///
+/// let target = parse_url("https://example.com/chat")?;
+/// assert_eq!(target.url.as_str(), "wss://example.com/chat");
+/// assert_eq!((target.host.as_str(), target.port, target.tls), ("example.com", 443, true));
+/// # Ok::<(), wit_websocket_host::bindings::ErrorCode>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Target {
     /// The URL with `http`/`https` mapped to `ws`/`wss`.
@@ -22,6 +31,16 @@ pub struct Target {
 
 impl Target {
     /// What the network policy sees of this target.
+    ///
+    /// ```
+    /// use wit_websocket_host::policy::{AllowList, NetworkPolicy};
+    /// use wit_websocket_host::rules::parse_url;
+    ///
+    /// let target = parse_url("ws://[::1]:9001/")?;
+    /// let policy = AllowList::deny_all().allow("[::1]:9001").unwrap();
+    /// assert!(policy.check_host(&target.as_connect_target()).is_ok());
+    /// # Ok::<(), wit_websocket_host::bindings::ErrorCode>(())
+    /// ```
     pub fn as_connect_target(&self) -> crate::policy::ConnectTarget<'_> {
         crate::policy::ConnectTarget {
             scheme: self.url.scheme(),
@@ -53,6 +72,16 @@ pub const KEEPALIVE_INTERVAL_MS: std::ops::RangeInclusive<u32> = 100..=u32::MAX;
 /// Parses `input` as the WebSocket constructor does: absolute, scheme ws or
 /// wss (http and https are mapped to them), no fragment, at most
 /// [`MAX_URL_BYTES`].
+///
+/// ```
+/// use wit_websocket_host::bindings::ErrorCode;
+/// use wit_websocket_host::rules::parse_url;
+///
+/// assert_eq!(parse_url("ws://127.0.0.1:9001/")?.port, 9001);
+/// assert!(matches!(parse_url("ws://example.com/#top"), Err(ErrorCode::InvalidUrl(_))));
+/// assert!(matches!(parse_url("ftp://example.com/"), Err(ErrorCode::InvalidUrl(_))));
+/// # Ok::<(), ErrorCode>(())
+/// ```
 pub fn parse_url(input: &str) -> Result<Target, ErrorCode> {
     if input.len() > MAX_URL_BYTES {
         return Err(ErrorCode::InvalidUrl(format!(
@@ -100,6 +129,16 @@ pub fn parse_url(input: &str) -> Result<Target, ErrorCode> {
 
 /// Checks a close code and reason as the browser's `close(code, reason)`.
 /// Returns the code to send: a reason without a code is sent with 1000.
+///
+/// ```
+/// use wit_websocket_host::bindings::ErrorCode;
+/// use wit_websocket_host::rules::check_close;
+///
+/// assert_eq!(check_close(Some(4000), Some("bye"))?, Some(4000));
+/// assert_eq!(check_close(None, Some("bye"))?, Some(1000));
+/// assert!(matches!(check_close(Some(1001), None), Err(ErrorCode::InvalidCloseCode(_))));
+/// # Ok::<(), ErrorCode>(())
+/// ```
 pub fn check_close(code: Option<u16>, reason: Option<&str>) -> Result<Option<u16>, ErrorCode> {
     if let Some(code) = code
         && code != 1000
@@ -124,6 +163,21 @@ const HANDSHAKE_HEADERS: &[&str] = &["host", "upgrade", "connection", "content-l
 /// be distinct (compared without case, as the browser does), non-empty HTTP
 /// tokens; headers valid HTTP fields not owned by the handshake; each within
 /// the limits above, as are the timeouts.
+///
+/// ```
+/// use wit_websocket_host::bindings::{ConnectOptions, ErrorCode};
+/// use wit_websocket_host::rules::check_options;
+///
+/// let options = |protocols: &[&str]| ConnectOptions {
+///     protocols: protocols.iter().map(|p| p.to_string()).collect(),
+///     headers: vec![("authorization".into(), "Bearer t0ken".into())],
+///     connect_timeout_ms: Some(5_000),
+///     keepalive_interval_ms: None,
+///     compression: None,
+/// };
+/// assert!(check_options(&options(&["chat", "superchat"])).is_ok());
+/// assert!(matches!(check_options(&options(&["chat", "Chat"])), Err(ErrorCode::InvalidOptions(_))));
+/// ```
 pub fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
     let invalid = |why: String| Err(ErrorCode::InvalidOptions(why));
     if options.protocols.len() > MAX_PROTOCOLS {

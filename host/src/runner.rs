@@ -34,6 +34,16 @@ use crate::{EPOCH_TICK, WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch}
 
 /// The store data of a guest run by [`GuestRunner`]: WASI, WebSockets and
 /// the resource table they share.
+///
+/// ```
+/// use wit_websocket_host::runner::GuestState;
+/// use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
+///
+/// let wasi = wasmtime_wasi::WasiCtx::builder().args(&["app", "ws://127.0.0.1:9001/"]).build();
+/// let state = GuestState::new(wasi, WebSocketCtx::new(WebSocketConfig::default()))
+///     .with_memory_limit(64 << 20);
+/// assert_eq!(state.websockets().live_sockets(), 0);
+/// ```
 pub struct GuestState {
     wasi: WasiCtx,
     websockets: WebSocketCtx,
@@ -48,6 +58,13 @@ pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
 impl GuestState {
     /// State for one guest with the given WASI context (arguments, stdio) and
     /// WebSocket context (limits).
+    ///
+    /// ```
+    /// use wit_websocket_host::runner::GuestState;
+    ///
+    /// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().inherit_stdio().build(), Default::default());
+    /// # let _ = state;
+    /// ```
     pub fn new(wasi: WasiCtx, websockets: WebSocketCtx) -> Self {
         Self {
             wasi,
@@ -61,12 +78,27 @@ impl GuestState {
 
     /// Caps the guest's linear memory at `bytes`: a `memory.grow` beyond it
     /// fails (the guest sees an allocation failure and usually traps).
+    ///
+    /// ```
+    /// use wit_websocket_host::runner::GuestState;
+    ///
+    /// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().build(), Default::default())
+    ///     .with_memory_limit(32 << 20);
+    /// # let _ = state;
+    /// ```
     pub fn with_memory_limit(mut self, bytes: usize) -> Self {
         self.limits = StoreLimitsBuilder::new().memory_size(bytes).build();
         self
     }
 
     /// The guest's WebSocket context (stats, live sockets).
+    ///
+    /// ```
+    /// use wit_websocket_host::runner::GuestState;
+    ///
+    /// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().build(), Default::default());
+    /// assert_eq!(state.websockets().stats().sockets_created, 0);
+    /// ```
     pub fn websockets(&self) -> &WebSocketCtx {
         &self.websockets
     }
@@ -97,6 +129,29 @@ impl WebSocketView for GuestState {
 /// a socket task queues for the guest, and every send the guest hands a
 /// socket task, wakes another thread through a futex (measured: push mode at
 /// 0.7x a native client's messages/s instead of 1.0x).
+///
+/// ```no_run
+/// use wit_websocket_host::runner::{GuestRunner, GuestState};
+/// use wit_websocket_host::{WebSocketConfig, WebSocketCtx, policy::AllowList};
+///
+/// # async fn example() -> wasmtime::Result<()> {
+/// let runner = GuestRunner::with_compilation_cache()?;
+/// let component = runner.load_file("app.wasm".as_ref())?;
+/// let config = WebSocketConfig::with_policy(AllowList::deny_all().allow("127.0.0.1:9001").unwrap());
+/// let wasi = wasmtime_wasi::WasiCtx::builder().inherit_stdio().args(&["app"]).build();
+/// let state = GuestState::new(wasi, WebSocketCtx::new(config));
+/// // In a task of its own, as the note above says.
+/// let status = tokio::spawn(async move {
+///     let mut guest = runner.instantiate(&component, state).await?;
+///     let status = guest.run_to_completion().await?;
+///     guest.shutdown().await;
+///     wasmtime::Result::<i32>::Ok(status)
+/// })
+/// .await??;
+/// println!("exit status {status}");
+/// # Ok(())
+/// # }
+/// ```
 pub struct GuestRunner {
     engine: Engine,
     linker: Linker<GuestState>,
@@ -106,6 +161,18 @@ impl GuestRunner {
     /// A runner with its own engine, with epoch interruption on and an
     /// epoch that advances every [`EPOCH_TICK`], so callbacks that run too
     /// long are interrupted (see [`WebSocketConfig::callback_time_limit`](crate::WebSocketConfig::callback_time_limit)).
+    ///
+    /// ```
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::new()?;
+    /// let engine = runner.engine().clone(); // for components and stores of its own
+    /// # let _ = engine;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> wasmtime::Result<Self> {
         Self::from_config(Config::new())
     }
@@ -115,6 +182,17 @@ impl GuestRunner {
     /// component compiled once loads in a fraction of the time afterwards,
     /// which matters for the 14–18 MB components JavaScript and Python
     /// guests are.
+    ///
+    /// ```no_run
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # fn example() -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::with_compilation_cache()?;
+    /// let component = runner.load_file("app.wasm".as_ref())?; // fast the second time
+    /// # let _ = component;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_compilation_cache() -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.cache(Some(wasmtime::Cache::from_file(None)?));
@@ -124,6 +202,22 @@ impl GuestRunner {
     /// A runner with an engine made from `config` (e.g. with the pooling
     /// allocator), with epoch interruption turned on and ticked as in
     /// [`new`](Self::new).
+    ///
+    /// ```
+    /// use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> wasmtime::Result<()> {
+    /// let mut pooling = PoolingAllocationConfig::default();
+    /// pooling.total_component_instances(100).total_memories(100);
+    /// let mut config = Config::new();
+    /// config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    /// let runner = GuestRunner::with_config(config)?;
+    /// # let _ = runner;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_config(config: Config) -> wasmtime::Result<Self> {
         Self::from_config(config)
     }
@@ -138,6 +232,21 @@ impl GuestRunner {
     /// A runner on an engine of the embedder's. Callback time limits apply
     /// only if it has epoch interruption on and its epoch advances every
     /// [`EPOCH_TICK`].
+    ///
+    /// ```
+    /// use wasmtime::{Config, Engine};
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # fn main() -> wasmtime::Result<()> {
+    /// let mut config = Config::new();
+    /// config.epoch_interruption(true);
+    /// let engine = Engine::new(&config)?;
+    /// // The embedder ticks the epoch itself, every EPOCH_TICK.
+    /// let runner = GuestRunner::with_engine(engine.clone())?;
+    /// # let _ = runner;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
@@ -146,11 +255,34 @@ impl GuestRunner {
     }
 
     /// The engine components must be compiled with.
+    ///
+    /// ```no_run
+    /// use wasmtime::component::Component;
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # fn example(bytes: &[u8]) -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::new()?;
+    /// let component = Component::new(runner.engine(), bytes)?;
+    /// # let _ = component;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
 
     /// Compiles the component in `path`.
+    ///
+    /// ```no_run
+    /// use wit_websocket_host::runner::GuestRunner;
+    ///
+    /// # fn example() -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::new()?;
+    /// let component = runner.load_file("target/wasm32-wasip2/release/app.wasm".as_ref())?;
+    /// # let _ = component;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn load_file(&self, path: &Path) -> wasmtime::Result<Component> {
         Component::from_file(&self.engine, path)
             .with_context(|| format!("loading the component {}", path.display()))
@@ -158,6 +290,21 @@ impl GuestRunner {
 
     /// Links `component` once, so that each of many instances of it costs
     /// only its own instantiation.
+    ///
+    /// ```no_run
+    /// use wit_websocket_host::runner::{GuestRunner, GuestState};
+    ///
+    /// # async fn example() -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::new()?;
+    /// let prepared = runner.prepare(&runner.load_file("app.wasm".as_ref())?)?;
+    /// for tenant in ["alice", "bob"] {
+    ///     let wasi = wasmtime_wasi::WasiCtx::builder().args(&["app", tenant]).build();
+    ///     let mut guest = prepared.instantiate(GuestState::new(wasi, Default::default())).await?;
+    ///     tokio::spawn(async move { guest.run_to_completion().await });
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn prepare(&self, component: &Component) -> wasmtime::Result<PreparedGuest> {
         let pre = self
             .linker
@@ -176,6 +323,20 @@ impl GuestRunner {
     }
 
     /// Instantiates `component` with `state` as its store data.
+    ///
+    /// ```no_run
+    /// use wit_websocket_host::runner::{GuestRunner, GuestState};
+    ///
+    /// # async fn example() -> wasmtime::Result<()> {
+    /// let runner = GuestRunner::new()?;
+    /// let component = runner.load_file("app.wasm".as_ref())?;
+    /// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().build(), Default::default());
+    /// let mut guest = runner.instantiate(&component, state).await?;
+    /// let status = guest.run_to_completion().await?;
+    /// # let _ = status;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn instantiate(
         &self,
         component: &Component,
@@ -186,6 +347,17 @@ impl GuestRunner {
 }
 
 /// A component linked by [`GuestRunner::prepare`], ready to instantiate.
+///
+/// ```no_run
+/// # use wit_websocket_host::runner::{GuestRunner, GuestState};
+/// # async fn example(runner: GuestRunner, component: wasmtime::component::Component) -> wasmtime::Result<()> {
+/// let prepared = runner.prepare(&component)?;
+/// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().build(), Default::default());
+/// let mut guest = prepared.instantiate(state).await?;
+/// # let _ = guest.run().await?;
+/// # Ok(())
+/// # }
+/// ```
 pub struct PreparedGuest {
     pre: InstancePre<GuestState>,
     run: RunIndices,
@@ -194,6 +366,16 @@ pub struct PreparedGuest {
 
 impl PreparedGuest {
     /// A new instance with `state` as its store data.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::{GuestState, PreparedGuest};
+    /// # async fn example(prepared: PreparedGuest) -> wasmtime::Result<()> {
+    /// let state = GuestState::new(wasmtime_wasi::WasiCtx::builder().build(), Default::default());
+    /// let mut guest = prepared.instantiate(state).await?;
+    /// guest.run_to_completion().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn instantiate(&self, state: GuestState) -> wasmtime::Result<RunningGuest> {
         let mut store = Store::new(self.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
@@ -235,6 +417,21 @@ fn start_epoch_ticker(engine: &Engine) {
 }
 
 /// An instantiated guest app.
+///
+/// ```no_run
+/// # use wit_websocket_host::runner::RunningGuest;
+/// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+/// // What run_to_completion does, step by step.
+/// let status = guest.run().await?;
+/// if status == 0 {
+///     guest.dispatch_until_idle().await?;
+/// }
+/// let stats = guest.state().websockets().stats();
+/// println!("{} sockets, {} messages in", stats.sockets_created, stats.messages_received);
+/// guest.shutdown().await;
+/// # Ok(())
+/// # }
+/// ```
 pub struct RunningGuest {
     store: Store<GuestState>,
     run: Run,
@@ -247,6 +444,21 @@ impl RunningGuest {
     /// Calls the guest's `wasi:cli/run` and returns its exit status: 0 for
     /// success, 1 for `run` returning an error, or the code passed to `exit`.
     /// An error is a trap.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+    /// match guest.run().await {
+    ///     Ok(0) => guest.dispatch_until_idle().await?,
+    ///     Ok(status) => eprintln!("the guest exited with {status}"),
+    ///     Err(trap) => {
+    ///         eprintln!("the guest trapped: {trap:?}");
+    ///         guest.abort().await;
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn run(&mut self) -> wasmtime::Result<i32> {
         // `run` may legitimately last (a pull-mode loop): it is not cut off,
         // only made to yield to other tasks every tick.
@@ -268,6 +480,15 @@ impl RunningGuest {
     /// the exit status; a guest that calls `exit` in a callback ends there,
     /// with that status (its sockets close with 1001 when it is shut down).
     /// An error is a trap.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+    /// let status = guest.run_to_completion().await?;
+    /// guest.shutdown().await;
+    /// std::process::exit(status);
+    /// # }
+    /// ```
     pub async fn run_to_completion(&mut self) -> wasmtime::Result<i32> {
         let status = self.run().await?;
         if status != 0 {
@@ -284,6 +505,16 @@ impl RunningGuest {
 
     /// Delivers pending events and fires watches until no socket is live and
     /// no watch is pending. See [`dispatch::run_until_idle`].
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+    /// if guest.run().await? == 0 {
+    ///     guest.dispatch_until_idle().await?;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn dispatch_until_idle(&mut self) -> wasmtime::Result<()> {
         let span = self.span.clone();
         let dispatch = dispatch::run_until_idle(&mut self.store, &self.callbacks);
@@ -291,6 +522,21 @@ impl RunningGuest {
     }
 
     /// Delivers the events pending now. See [`dispatch::dispatch_pending`].
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+    /// // A host with a frame loop of its own, as a Turbulenz game had.
+    /// loop {
+    ///     let delivered = guest.dispatch_pending().await?;
+    ///     if delivered == 0 && guest.state().websockets().is_idle() {
+    ///         break;
+    ///     }
+    ///     tokio::time::sleep(std::time::Duration::from_millis(16)).await;
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn dispatch_pending(&mut self) -> wasmtime::Result<usize> {
         let span = self.span.clone();
         let dispatch = dispatch::dispatch_pending(&mut self.store, &self.callbacks);
@@ -299,6 +545,16 @@ impl RunningGuest {
 
     /// After a trap: destroys the guest's sockets, closing live connections
     /// with 1011, then shuts down as [`shutdown`](Self::shutdown) does.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) {
+    /// if let Err(trap) = guest.run_to_completion().await {
+    ///     eprintln!("{trap:?}");
+    ///     guest.abort().await; // its peers see 1011
+    /// }
+    /// # }
+    /// ```
     pub async fn abort(mut self) {
         let state = self.store.data_mut();
         state.websockets.abort_sockets(&mut state.table);
@@ -308,6 +564,15 @@ impl RunningGuest {
     /// Ends the guest: drops its instance, which closes its remaining
     /// sockets with 1001, and waits (bounded by the close timeout) for their
     /// closing handshakes, so a process can exit without cutting them off.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # async fn example(mut guest: RunningGuest) -> wasmtime::Result<()> {
+    /// guest.run_to_completion().await?;
+    /// guest.shutdown().await; // closing handshakes finish before the process exits
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn shutdown(self) {
         let websockets = self.store.data().websockets();
         let tasks = websockets.tasks();
@@ -319,6 +584,13 @@ impl RunningGuest {
     }
 
     /// The guest's store data.
+    ///
+    /// ```no_run
+    /// # use wit_websocket_host::runner::RunningGuest;
+    /// # fn example(guest: &RunningGuest) {
+    /// println!("{} live sockets", guest.state().websockets().live_sockets());
+    /// # }
+    /// ```
     pub fn state(&self) -> &GuestState {
         self.store.data()
     }

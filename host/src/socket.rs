@@ -65,7 +65,7 @@ struct Observed {
 }
 
 /// The state shared between a socket's resource and its I/O task.
-pub struct SocketShared {
+pub(crate) struct SocketShared {
     id: u64,
     observed: Mutex<Observed>,
     /// Payload bytes accepted by `send` and not yet written.
@@ -303,6 +303,17 @@ enum Command {
 }
 
 /// The host side of a guest's `websocket` resource.
+///
+/// ```no_run
+/// # use wasmtime::component::{Resource, ResourceTable};
+/// # use wit_websocket_host::socket::WebSocket;
+/// # fn example(table: &ResourceTable, socket: &Resource<WebSocket>) -> wasmtime::Result<()> {
+/// // An embedder looking at a socket a guest holds (e.g. one lent to a callback).
+/// let socket: &WebSocket = table.get(socket)?;
+/// println!("{} ({} buffered)", socket.url(), socket.buffered_amount());
+/// # Ok(())
+/// # }
+/// ```
 pub struct WebSocket {
     pub(crate) shared: Arc<SocketShared>,
     url: String,
@@ -374,21 +385,61 @@ impl WebSocket {
     }
 
     /// The URL as parsed.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Resource, ResourceTable};
+    /// # use wit_websocket_host::socket::WebSocket;
+    /// # fn example(table: &ResourceTable, socket: &Resource<WebSocket>) -> wasmtime::Result<()> {
+    /// assert!(table.get(socket)?.url().starts_with("ws"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn url(&self) -> &str {
         &self.url
     }
 
     /// The server's chosen subprotocol, or empty.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Resource, ResourceTable};
+    /// # use wit_websocket_host::socket::WebSocket;
+    /// # fn example(table: &ResourceTable, socket: &Resource<WebSocket>) -> wasmtime::Result<()> {
+    /// let protocol = table.get(socket)?.protocol(); // e.g. "chat" once open
+    /// # let _ = protocol;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn protocol(&self) -> String {
         self.shared.observed().protocol.clone()
     }
 
     /// The accepted extensions, or empty.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Resource, ResourceTable};
+    /// # use wit_websocket_host::socket::WebSocket;
+    /// # fn example(table: &ResourceTable, socket: &Resource<WebSocket>) -> wasmtime::Result<()> {
+    /// let compressed = table.get(socket)?.extensions().contains("permessage-deflate");
+    /// # let _ = compressed;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn extensions(&self) -> String {
         self.shared.observed().extensions.clone()
     }
 
     /// Bytes accepted by `send` and not yet written.
+    ///
+    /// ```no_run
+    /// # use wasmtime::component::{Resource, ResourceTable};
+    /// # use wit_websocket_host::socket::WebSocket;
+    /// # fn example(table: &ResourceTable, socket: &Resource<WebSocket>) -> wasmtime::Result<()> {
+    /// if table.get(socket)?.buffered_amount() > 1 << 20 {
+    ///     println!("this guest's peer is slow");
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn buffered_amount(&self) -> u64 {
         self.shared.buffered.load(Ordering::Acquire)
     }

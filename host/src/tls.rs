@@ -16,6 +16,18 @@ use crate::bindings::ErrorCode;
 
 /// Reads every certificate of a PEM file, for
 /// [`WebSocketConfig::extra_root_certificates`](crate::WebSocketConfig::extra_root_certificates).
+///
+/// ```no_run
+/// use wit_websocket_host::{WebSocketConfig, tls::load_ca_file};
+///
+/// let config = WebSocketConfig {
+///     // A private CA, e.g. the one an internal service's certificates come from.
+///     extra_root_certificates: load_ca_file("internal-ca.pem".as_ref())?,
+///     ..WebSocketConfig::default()
+/// };
+/// # let _ = config;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub fn load_ca_file(path: &Path) -> std::io::Result<Vec<CertificateDer<'static>>> {
     let certificates = CertificateDer::pem_file_iter(path)
         .and_then(|certificates| certificates.collect::<Result<Vec<_>, _>>())
