@@ -2,7 +2,7 @@
 //! CLOSED) and the tokio task that does its I/O.
 //!
 //! The guest-facing [`WebSocket`] resource and the I/O task share a
-//! [`SocketShared`]: the task queues events; the guest-visible state advances
+//! `SocketShared`: the task queues events; the guest-visible state advances
 //! as those events are delivered (or at once on the guest's own `close`); the
 //! resource sends commands (messages, close, destroy) to the task over a
 //! channel.
