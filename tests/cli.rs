@@ -142,7 +142,8 @@ async fn a_guest_that_traps_exits_non_zero_with_the_trap_message() {
     let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
     let url = server.url();
     let output = run_cli_beside_server(&["run", "--allow-net", &probe, "--", "trap", &url]).await;
-    assert!(!output.status.success());
+    // 128 + SIGABRT, as `wasmtime run` exits when its guest traps.
+    assert_eq!(output.status.code(), Some(134));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         stderr.contains("the guest trapped; its sockets were closed with 1011"),
@@ -506,4 +507,36 @@ fn run_passes_env_and_dirs_as_wasmtime_run_does() {
         "from the guest"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_gives_the_guest_its_stdin_and_exits_with_the_guests_status() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let probe = format!("{BUILT_GUESTS_DIR}/probe.wasm");
+    let mut child = cli()
+        .args(["run", &probe, "--", "stdin-lines"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"alpha\nbeta\ngamma\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        stdout.lines().collect::<Vec<_>>(),
+        ["stdin alpha", "stdin beta", "stdin gamma"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // The guest exits with the number of lines it read, 3: WASI 0.2's `exit`
+    // carries failure, not the code, and `wasmtime run` exits with 1 for it too.
+    assert_eq!(output.status.code(), Some(1));
 }

@@ -248,6 +248,9 @@ impl NetFlags {
     }
 }
 
+/// The exit status of a run whose guest trapped: `wasmtime run`'s on Unix.
+const TRAP_EXIT_STATUS: u8 = 134;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -263,6 +266,12 @@ async fn main() -> ExitCode {
     match outcome {
         Ok(0) => ExitCode::SUCCESS,
         Ok(status) => ExitCode::from(u8::try_from(status).unwrap_or(1).max(1)),
+        // As `wasmtime run`: a trap exits as an abort would (128 + SIGABRT),
+        // so a supervisor tells a crashed guest from one that reported failure.
+        Err(error) if error.is::<wasmtime::Trap>() => {
+            eprintln!("wit-websocket: {error:?}");
+            ExitCode::from(TRAP_EXIT_STATUS)
+        }
         Err(error) => {
             eprintln!("wit-websocket: {error:?}");
             ExitCode::FAILURE

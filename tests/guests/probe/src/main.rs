@@ -494,6 +494,15 @@ fn main() {
         }
         // What an app takes from its host besides the network: an
         // environment variable and a file in a directory it was given.
+        // Echoes its stdin line by line, then exits with the number of lines.
+        "stdin-lines" => {
+            let mut count = 0;
+            for line in std::io::stdin().lines() {
+                println!("stdin {}", line.expect("stdin reads"));
+                count += 1;
+            }
+            std::process::exit(count);
+        }
         "env-and-dir" => {
             println!(
                 "TOKEN={}",
