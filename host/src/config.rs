@@ -6,6 +6,7 @@ use std::time::Duration;
 use rustls_pki_types::CertificateDer;
 
 use crate::policy::{AllowList, NetworkPolicy};
+use crate::proxy::ProxyConfig;
 
 /// How often the epoch of an engine running guests should advance: the unit
 /// of [`WebSocketConfig::callback_time_limit`].
@@ -101,6 +102,9 @@ pub struct WebSocketConfig {
     /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`]. Used with
     /// the `tls` feature; without it `wss://` fails with a `tls` error.
     pub extra_root_certificates: Vec<CertificateDer<'static>>,
+    /// The proxies connections go through (HTTP `CONNECT`, SOCKS5). Default
+    /// none: connections are direct. See [`ProxyConfig::from_env`].
+    pub proxy: ProxyConfig,
     /// Which hosts and ports the guest may reach. Default: none, as
     /// wasmtime-wasi's sockets; the embedder decides (see [`AllowList`]).
     pub policy: Arc<dyn NetworkPolicy>,
@@ -143,6 +147,7 @@ impl Default for WebSocketConfig {
             close_timeout: Duration::from_secs(5),
             offer_compression: true,
             extra_root_certificates: Vec::new(),
+            proxy: ProxyConfig::default(),
             policy: Arc::new(AllowList::deny_all()),
         }
     }

@@ -65,6 +65,7 @@ pub mod dispatch;
 mod network_impl;
 pub mod policy;
 mod pollables;
+pub mod proxy;
 pub mod rules;
 pub mod runner;
 pub mod socket;

@@ -34,6 +34,7 @@ use crate::config::WebSocketConfig;
 use crate::device::EventQueue;
 use crate::policy::NetworkPolicy;
 use crate::pollables::wait_until;
+use crate::proxy::{self, Proxy};
 use crate::rules::Target;
 use crate::tls::{self, ClientTls};
 
@@ -364,6 +365,10 @@ impl WebSocket {
             tls,
             wire_config,
             compression,
+            proxy: config
+                .proxy
+                .for_target(&target.as_connect_target())
+                .cloned(),
         };
         // A child of the guest's span, when the embedder keeps one.
         let span = tracing::info_span!("socket", id, host = %target.host, port = target.port);
@@ -621,6 +626,8 @@ struct ConnectionSettings {
     wire_config: WireConfig,
     /// Offer permessage-deflate.
     compression: bool,
+    /// The proxy the embedder set for this destination.
+    proxy: Option<Proxy>,
 }
 
 /// An open connection and what its handshake agreed.
@@ -1023,26 +1030,28 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
 /// tokio's blocking pool, holding one of the guest's `lookups` permits until
 /// the lookup returns, even if the socket is gone by then: so one guest's
 /// lookups occupy at most that many of the pool's threads.
-async fn resolve(
+pub(crate) async fn resolve(
     host: &str,
     port: u16,
     lookups: &Arc<tokio::sync::Semaphore>,
-) -> std::io::Result<Vec<std::net::SocketAddr>> {
+) -> Result<Vec<std::net::SocketAddr>, ErrorCode> {
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return Ok(vec![std::net::SocketAddr::new(ip, port)]);
     }
+    let failed = |e: &dyn std::fmt::Display| ErrorCode::DnsFailure(format!("{host}: {e}"));
     let permit = lookups
         .clone()
         .acquire_owned()
         .await
-        .map_err(std::io::Error::other)?;
-    let host = host.to_string();
+        .map_err(|e| failed(&e))?;
+    let name = host.to_string();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port)).map(Iterator::collect)
+        std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port)).map(Iterator::collect)
     })
     .await
-    .map_err(std::io::Error::other)?
+    .map_err(|e| failed(&e))?
+    .map_err(|e| failed(&e))
 }
 
 /// DNS, TCP, TLS and the HTTP upgrade.
@@ -1054,31 +1063,17 @@ async fn open_connection(
     lookups: &Arc<tokio::sync::Semaphore>,
 ) -> Result<Connection, ErrorCode> {
     let request = build_request(target, options, settings.compression)?;
-    let resolved = resolve(&target.host, target.port, lookups)
-        .await
-        .map_err(|e| ErrorCode::DnsFailure(format!("{}: {e}", target.host)))?;
     let connect_target = target.as_connect_target();
-    let mut refusal = None;
-    let addresses: Vec<_> = resolved
-        .into_iter()
-        .filter(
-            |address| match policy.check_address(&connect_target, address.ip()) {
-                Ok(()) => true,
-                Err(message) => {
-                    tracing::info!(%address, reason = %message, "not permitted");
-                    refusal.get_or_insert(message);
-                    false
-                }
-            },
-        )
-        .collect();
-    if addresses.is_empty() {
-        return Err(match refusal {
-            Some(message) => ErrorCode::NotPermitted(message),
-            None => ErrorCode::DnsFailure(format!("{} has no addresses", target.host)),
-        });
-    }
-    let tcp = connect_any(&addresses).await?;
+    let tcp = match &settings.proxy {
+        Some(proxy) => {
+            tracing::debug!(%proxy, "through a proxy");
+            proxy::tunnel(proxy, &connect_target, policy, lookups).await?
+        }
+        None => {
+            let resolved = resolve(&target.host, target.port, lookups).await?;
+            connect_any(&permitted(resolved, &connect_target, policy)?).await?
+        }
+    };
     // Messages are written whole; Nagle's algorithm would only add latency.
     tcp.set_nodelay(true)
         .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
@@ -1158,8 +1153,37 @@ fn handshake_error(error: tungstenite::Error) -> ErrorCode {
     }
 }
 
+/// The addresses `policy` lets the guest reach; when it lets none, why not.
+fn permitted(
+    resolved: Vec<std::net::SocketAddr>,
+    target: &crate::policy::ConnectTarget<'_>,
+    policy: &dyn NetworkPolicy,
+) -> Result<Vec<std::net::SocketAddr>, ErrorCode> {
+    let mut refusal = None;
+    let addresses: Vec<_> = resolved
+        .into_iter()
+        .filter(|address| match policy.check_address(target, address.ip()) {
+            Ok(()) => true,
+            Err(message) => {
+                tracing::info!(%address, reason = %message, "not permitted");
+                refusal.get_or_insert(message);
+                false
+            }
+        })
+        .collect();
+    if addresses.is_empty() {
+        return Err(match refusal {
+            Some(message) => ErrorCode::NotPermitted(message),
+            None => ErrorCode::DnsFailure(format!("{} has no addresses", target.host)),
+        });
+    }
+    Ok(addresses)
+}
+
 /// Connects to the first address that accepts, as browsers try each in turn.
-async fn connect_any(addresses: &[std::net::SocketAddr]) -> Result<TcpStream, ErrorCode> {
+pub(crate) async fn connect_any(
+    addresses: &[std::net::SocketAddr],
+) -> Result<TcpStream, ErrorCode> {
     let mut failure = ErrorCode::DnsFailure("no address to connect to".to_string());
     for address in addresses {
         match TcpStream::connect(address).await {

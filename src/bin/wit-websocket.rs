@@ -10,6 +10,7 @@ use wasmtime_wasi::WasiCtx;
 use wit_websocket_cli::echo_server::{EchoServer, TestPki};
 use wit_websocket_cli::{BUILT_GUESTS_DIR, bench};
 use wit_websocket_host::policy::AllowList;
+use wit_websocket_host::proxy::{Proxy, ProxyConfig};
 use wit_websocket_host::runner::{GuestRunner, GuestState};
 use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
 
@@ -47,6 +48,7 @@ fn init_logging(format: &str) {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process: its size does not matter
 enum Command {
     /// Run a guest app: call its `wasi:cli/run`, then deliver socket events to
     /// its callbacks until no socket is live. Exits with the guest's status.
@@ -233,9 +235,26 @@ struct NetFlags {
     /// names (checked on the resolved addresses).
     #[arg(long)]
     deny_private: bool,
+    /// Connect through this proxy: `http://[USER:PASSWORD@]HOST:PORT` (HTTP
+    /// CONNECT), `socks5://…` (the host resolves names) or `socks5h://…`
+    /// (the proxy does). The policy still judges each destination.
+    #[arg(long, value_name = "URL", conflicts_with = "proxy_from_env")]
+    proxy: Option<String>,
+    /// Take the proxies from the environment, as curl does: HTTPS_PROXY for
+    /// wss://, http_proxy for ws://, ALL_PROXY otherwise, NO_PROXY.
+    #[arg(long)]
+    proxy_from_env: bool,
 }
 
 impl NetFlags {
+    fn proxies(&self) -> Result<ProxyConfig, String> {
+        match (&self.proxy, self.proxy_from_env) {
+            (Some(url), _) => Ok(ProxyConfig::all(Proxy::parse(url)?)),
+            (None, true) => ProxyConfig::from_env(),
+            (None, false) => Ok(ProxyConfig::default()),
+        }
+    }
+
     fn policy(&self) -> Result<AllowList, String> {
         let mut policy = AllowList::deny_all();
         for entries in &self.allow_net {
@@ -349,7 +368,11 @@ async fn run(
     args: Vec<String>,
 ) -> wasmtime::Result<i32> {
     let policy = net.policy().map_err(wasmtime::Error::msg)?;
-    let mut config = WebSocketConfig::with_policy(policy);
+    let proxy = net.proxies().map_err(wasmtime::Error::msg)?;
+    let mut config = WebSocketConfig {
+        proxy,
+        ..WebSocketConfig::with_policy(policy)
+    };
     limits.apply(&mut config);
     for file in &ca_files {
         config

@@ -493,3 +493,44 @@ pub fn max_tcp_buffer(name: &str) -> usize {
     let values = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
     values.split_whitespace().last().unwrap().parse().unwrap()
 }
+
+/// A program from `tests/requirements.txt`, installed on first use into a
+/// virtualenv in `target/test-tools`.
+pub fn test_tool(name: &str) -> std::path::PathBuf {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let venv = root.join("target/test-tools");
+    let requirements = root.join("tests/requirements.txt");
+    INSTALLED.get_or_init(|| {
+        let stamp = venv.join("installed");
+        let fresh = |path: &Path| path.metadata().and_then(|m| m.modified()).ok();
+        if fresh(&stamp).is_some() && fresh(&stamp) >= fresh(&requirements) {
+            return;
+        }
+        if !venv.join("bin/pip").exists() {
+            let made = std::process::Command::new("python3")
+                .args(["-m", "venv"])
+                .arg(&venv)
+                .status()
+                .expect("python3 runs");
+            assert!(made.success(), "python3 -m venv {}", venv.display());
+        }
+        let installed = std::process::Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "-r"])
+            .arg(&requirements)
+            .status()
+            .expect("pip runs");
+        assert!(installed.success(), "pip install -r tests/requirements.txt");
+        std::fs::write(&stamp, "").unwrap();
+    });
+    venv.join("bin").join(name)
+}
+
+/// A free port on 127.0.0.1 for a server run as a program of its own.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
