@@ -156,6 +156,10 @@ pub struct TestPki {
     pub server_chain: Vec<CertificateDer<'static>>,
     /// The server's private key.
     pub server_key: PrivateKeyDer<'static>,
+    /// A client certificate the CA issued (for mutual TLS), in PEM.
+    pub client_cert_pem: String,
+    /// Its private key, in PEM (PKCS#8).
+    pub client_key_pem: String,
 }
 
 impl TestPki {
@@ -171,11 +175,20 @@ impl TestPki {
         let server_key = KeyPair::generate()?;
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let server = CertificateParams::new(names)?.signed_by(&server_key, &ca)?;
+        let client_key = KeyPair::generate()?;
+        let mut client_params = CertificateParams::new(Vec::<String>::new())?;
+        client_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "wit-websocket test client");
+        client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+        let client = client_params.signed_by(&client_key, &ca)?;
         Ok(Self {
             ca: ca.der().clone(),
             ca_pem: ca.pem(),
             server_chain: vec![server.der().clone()],
             server_key: PrivatePkcs8KeyDer::from(server_key.serialize_der()).into(),
+            client_cert_pem: client.pem(),
+            client_key_pem: client_key.serialize_pem(),
         })
     }
 
@@ -185,6 +198,24 @@ impl TestPki {
         rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()?
             .with_no_client_auth()
+            .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
+    }
+
+    /// As [`server_config`](Self::server_config), requiring a client
+    /// certificate the CA issued (mutual TLS).
+    pub fn server_config_requiring_clients(&self) -> Result<rustls::ServerConfig, rustls::Error> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.ca.clone())?;
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .build()
+        .map_err(|e| rustls::Error::General(e.to_string()))?;
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
             .with_single_cert(self.server_chain.clone(), self.server_key.clone_key())
     }
 

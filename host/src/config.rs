@@ -7,6 +7,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::policy::{AllowList, NetworkPolicy};
 use crate::proxy::ProxyConfig;
+use crate::tls::ClientCertificate;
 
 /// How often the epoch of an engine running guests should advance: the unit
 /// of [`WebSocketConfig::callback_time_limit`].
@@ -102,6 +103,9 @@ pub struct WebSocketConfig {
     /// (Mozilla's). Default none. See [`crate::tls::load_ca_file`]. Used with
     /// the `tls` feature; without it `wss://` fails with a `tls` error.
     pub extra_root_certificates: Vec<CertificateDer<'static>>,
+    /// Client certificates presented to the servers they are for (mutual
+    /// TLS), the first that matches the URL's host. Default none.
+    pub client_certificates: Vec<ClientCertificate>,
     /// The proxies connections go through (HTTP `CONNECT`, SOCKS5). Default
     /// none: connections are direct. See [`ProxyConfig::from_env`].
     pub proxy: ProxyConfig,
@@ -147,6 +151,7 @@ impl Default for WebSocketConfig {
             close_timeout: Duration::from_secs(5),
             offer_compression: true,
             extra_root_certificates: Vec::new(),
+            client_certificates: Vec::new(),
             proxy: ProxyConfig::default(),
             policy: Arc::new(AllowList::deny_all()),
         }

@@ -113,8 +113,10 @@ pub struct WebSocketCtx {
     tasks: socket::SocketTasks,
     /// Pollables the guest asked to be told about (timers and the like).
     watches: watch::Watches,
-    /// Built at the first `wss://` connection, then shared by all.
-    tls: Option<tls::ClientTls>,
+    /// Built at the first `wss://` connection, then shared by all: one per
+    /// client certificate used (by its index in the configuration), and one
+    /// without.
+    tls: HashMap<Option<usize>, tls::ClientTls>,
     stats: Stats,
 }
 
@@ -211,7 +213,7 @@ impl WebSocketCtx {
             socket_reps: HashMap::new(),
             live_sockets: 0,
             watches: watch::Watches::default(),
-            tls: None,
+            tls: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -243,11 +245,19 @@ impl WebSocketCtx {
     }
 
     /// The TLS client configuration, built on first use.
-    pub(crate) fn tls_config(&mut self) -> Result<tls::ClientTls, bindings::ErrorCode> {
-        if self.tls.is_none() {
-            self.tls = Some(tls::client_config(&self.config.extra_root_certificates)?);
+    pub(crate) fn tls_config(&mut self, host: &str) -> Result<tls::ClientTls, bindings::ErrorCode> {
+        let client = self
+            .config
+            .client_certificates
+            .iter()
+            .position(|certificate| certificate.matches(host));
+        if let Some(config) = self.tls.get(&client) {
+            return Ok(config.clone());
         }
-        Ok(self.tls.clone().expect("made above"))
+        let certificate = client.map(|index| &self.config.client_certificates[index]);
+        let config = tls::client_config(&self.config.extra_root_certificates, certificate)?;
+        self.tls.insert(client, config.clone());
+        Ok(config)
     }
 
     /// The I/O tasks of this guest's sockets. A task ends once its

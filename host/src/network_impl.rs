@@ -89,7 +89,7 @@ impl WebSocketCtxView<'_> {
             ))));
         }
         let tls = match target.tls {
-            true => match self.ctx.tls_config() {
+            true => match self.ctx.tls_config(&target.host) {
                 Ok(config) => Some(config),
                 Err(error) => return Ok(Err(error)),
             },

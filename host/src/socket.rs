@@ -1235,6 +1235,7 @@ fn wire_error(error: tungstenite::Error) -> ErrorCode {
         E::Io(e) if compression::is_inflate_error(&e) => {
             ErrorCode::ProtocolViolation(e.to_string())
         }
+        E::Io(e) if tls::is_tls_error(&e) => ErrorCode::Tls(e.to_string()),
         E::Io(e) => ErrorCode::Io(e.to_string()),
         E::Tls(e) => ErrorCode::Tls(e.to_string()),
         E::Capacity(e) => ErrorCode::MessageTooLarge(e.to_string()),

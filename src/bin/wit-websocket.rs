@@ -12,6 +12,7 @@ use wit_websocket_cli::{BUILT_GUESTS_DIR, bench};
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::proxy::{Proxy, ProxyConfig};
 use wit_websocket_host::runner::{GuestRunner, GuestState};
+use wit_websocket_host::tls::{ClientCertificate, load_ca_file};
 use wit_websocket_host::{WebSocketConfig, WebSocketCtx};
 
 /// The echo example, compiled by the build script, for `demo`.
@@ -55,10 +56,8 @@ enum Command {
     Run {
         /// The component (built for the wit-websocket:client/app world).
         app: PathBuf,
-        /// Also trust the CA certificates in this PEM file for wss://
-        /// (besides the webpki roots). Repeatable.
-        #[arg(long = "ca-file", value_name = "PEM")]
-        ca_files: Vec<PathBuf>,
+        #[command(flatten)]
+        tls: TlsFlags,
         /// Compile the component afresh instead of using (and filling)
         /// wasmtime's on-disk compilation cache.
         #[arg(long)]
@@ -225,6 +224,43 @@ impl WasiFlags {
 }
 
 #[derive(clap::Args)]
+struct TlsFlags {
+    /// Also trust the CA certificates in this PEM file for wss://
+    /// (besides the webpki roots). Repeatable.
+    #[arg(long = "ca-file", value_name = "PEM")]
+    ca_files: Vec<PathBuf>,
+    /// Present this client certificate (mutual TLS) to HOST (a name,
+    /// `*.example.com` or an address): `HOST=CERT.pem,KEY.pem`. The guest
+    /// never sees the key. Repeatable; the first that matches is used.
+    #[arg(long = "client-cert", value_name = "HOST=CERT,KEY")]
+    client_certs: Vec<String>,
+}
+
+impl TlsFlags {
+    fn apply(&self, config: &mut WebSocketConfig) -> wasmtime::Result<()> {
+        for file in &self.ca_files {
+            config.extra_root_certificates.extend(load_ca_file(file)?);
+        }
+        for entry in &self.client_certs {
+            let parsed = entry
+                .split_once('=')
+                .and_then(|(host, files)| Some((host, files.split_once(',')?)));
+            let Some((host, (certificate, key))) = parsed else {
+                wasmtime::bail!("--client-cert {entry:?}: expected HOST=CERT.pem,KEY.pem");
+            };
+            config
+                .client_certificates
+                .push(ClientCertificate::from_pem_files(
+                    host,
+                    certificate.as_ref(),
+                    key.as_ref(),
+                )?);
+        }
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
 struct NetFlags {
     /// Allow the guest to connect: to every host with `--allow-net`, or to
     /// the listed ones with `--allow-net=HOST[:PORT],...` (`*.example.com`
@@ -303,13 +339,13 @@ async fn command(command: Command) -> wasmtime::Result<i32> {
     match command {
         Command::Run {
             app,
-            ca_files,
+            tls,
             no_cache,
             net,
             limits,
             wasi,
             args,
-        } => run(app, ca_files, !no_cache, net, limits, wasi, args).await,
+        } => run(app, tls, !no_cache, net, limits, wasi, args).await,
         Command::BenchChild { args } => bench::child(&args).await,
         Command::EchoServer {
             address,
@@ -360,7 +396,7 @@ async fn run_guest(
 
 async fn run(
     app: PathBuf,
-    ca_files: Vec<PathBuf>,
+    tls: TlsFlags,
     cache: bool,
     net: NetFlags,
     limits: LimitFlags,
@@ -374,11 +410,7 @@ async fn run(
         ..WebSocketConfig::with_policy(policy)
     };
     limits.apply(&mut config);
-    for file in &ca_files {
-        config
-            .extra_root_certificates
-            .extend(wit_websocket_host::tls::load_ca_file(file)?);
-    }
+    tls.apply(&mut config)?;
     let runner = match cache.then(GuestRunner::with_compilation_cache) {
         Some(Ok(runner)) => runner,
         // A cache that cannot be set up (e.g. no writable home) only costs time.

@@ -468,7 +468,16 @@ where
     F: Fn(TlsServerSocket, Journal) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let acceptor = pki.acceptor().unwrap();
+    serve_tls_with(pki.acceptor().unwrap(), behaviour).await
+}
+
+/// As [`serve_tls`], with a TLS configuration of the test's (e.g. one that
+/// requires client certificates).
+pub async fn serve_tls_with<F, Fut>(acceptor: tokio_rustls::TlsAcceptor, behaviour: F) -> TestServer
+where
+    F: Fn(TlsServerSocket, Journal) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let behaviour = Arc::new(behaviour);
     serve_tcp(move |tcp, journal| {
         let acceptor = acceptor.clone();
