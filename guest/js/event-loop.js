@@ -47,8 +47,62 @@ export const watchHandler = {
     const callback = watches.get(id);
     watches.delete(id);
     callback?.();
+    return pendingFetches();
   },
 };
+
+// fetch (when the component is built with it, `guest/componentize --fetch`)
+// runs on StarlingMonkey's own event loop, which turns only inside an export
+// call that returned a promise, until it settles, and aborts if it cannot.
+// So every export returns, while a fetch or a body read is in flight, a
+// promise that settles once none is: the fetch completes within the call
+// that started it (or the next), and code awaiting socket events does not
+// hold the call open.
+let inflight = 0;
+let idle = [];
+
+function tracked(promise) {
+  inflight += 1;
+  const done = () => {
+    inflight -= 1;
+    if (inflight === 0) for (const resolve of idle.splice(0)) resolve();
+  };
+  promise.then(done, done);
+  return promise;
+}
+
+if (typeof globalThis.fetch === 'function') {
+  const fetch = globalThis.fetch;
+  globalThis.fetch = function (...args) {
+    return tracked(fetch.apply(this, args));
+  };
+  if (typeof globalThis.Response === 'function') {
+    for (const method of ['arrayBuffer', 'blob', 'bytes', 'formData', 'json', 'text']) {
+      const read = Response.prototype[method];
+      if (typeof read !== 'function') continue;
+      Object.defineProperty(Response.prototype, method, {
+        value(...args) { return tracked(read.apply(this, args)); },
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+}
+
+/**
+ * What an export returns: nothing when no fetch is in flight, else a promise
+ * that settles when none is (a few microtask turns after the last, so a
+ * continuation that starts another fetch is waited for too).
+ */
+export function pendingFetches() {
+  if (inflight === 0) return undefined;
+  return (async () => {
+    while (inflight > 0) {
+      await new Promise((resolve) => idle.push(resolve));
+      for (let turn = 0; turn < 4; turn += 1) await null;
+    }
+  })();
+}
 
 // Pending timers, by id; and the same sorted by (deadline, id).
 const timers = new Map();

@@ -30,7 +30,7 @@
 import { NetworkDevice } from 'wit-websocket:client/network@0.1.1';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
-import { startEventLoop } from './event-loop.js';
+import { pendingFetches, startEventLoop } from './event-loop.js';
 
 export { watchHandler, setTimeout, setInterval, clearTimeout, clearInterval } from './event-loop.js';
 
@@ -339,10 +339,10 @@ export class WebSocket extends EventTarget {
 
   static {
     handler = {
-      onOpen(socket) { live.get(socket.id())?.#opened(socket); },
-      onMessage(socket, message) { live.get(socket.id())?.#received(message); },
-      onError(socket, error) { live.get(socket.id())?.#failed(error); },
-      onClose(socket, info) { live.get(socket.id())?.#closed(info); },
+      onOpen(socket) { live.get(socket.id())?.#opened(socket); return pendingFetches(); },
+      onMessage(socket, message) { live.get(socket.id())?.#received(message); return pendingFetches(); },
+      onError(socket, error) { live.get(socket.id())?.#failed(error); return pendingFetches(); },
+      onClose(socket, info) { live.get(socket.id())?.#closed(info); return pendingFetches(); },
     };
   }
 }
@@ -381,13 +381,15 @@ export function main(start) {
         console.error(describe(error));
         throw error;
       }
-      // Not awaited: `run` must return for the host to call back in.
+      // Not awaited: `run` must return for the host to call back in (only
+      // fetches in flight are waited for: see `pendingFetches`).
       if (typeof result?.then === 'function') {
         result.then(undefined, (error) => {
           console.error(`Uncaught (in promise) ${describe(error)}`);
           exit({ tag: 'err', val: undefined });
         });
       }
+      return pendingFetches();
     },
   };
 }

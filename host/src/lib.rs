@@ -51,6 +51,9 @@
 //! - `deflate`: permessage-deflate (RFC 7692) and the [`deflate`] module.
 //!   Without it no compression is offered, and a server that answers with an
 //!   extension anyway fails the handshake.
+//! - `http`: `wasi:http` (outgoing requests: JavaScript's `fetch`, Rust's
+//!   `wstd::http`) linked by [`runner::GuestRunner`] under the same policy,
+//!   and [`http::PolicyHooks`] for embedders that link `wasmtime-wasi-http`.
 
 #![warn(missing_docs)]
 
@@ -62,6 +65,8 @@ pub mod config;
 pub mod deflate;
 pub mod device;
 pub mod dispatch;
+#[cfg(feature = "http")]
+pub mod http;
 mod network_impl;
 pub mod policy;
 mod pollables;

@@ -47,6 +47,10 @@ use crate::{EPOCH_TICK, WebSocketCtx, WebSocketCtxView, WebSocketView, dispatch}
 pub struct GuestState {
     wasi: WasiCtx,
     websockets: WebSocketCtx,
+    #[cfg(feature = "http")]
+    http: wasmtime_wasi_http::WasiHttpCtx,
+    #[cfg(feature = "http")]
+    http_hooks: crate::http::PolicyHooks,
     table: ResourceTable,
     limits: StoreLimits,
 }
@@ -68,6 +72,10 @@ impl GuestState {
     pub fn new(wasi: WasiCtx, websockets: WebSocketCtx) -> Self {
         Self {
             wasi,
+            #[cfg(feature = "http")]
+            http: wasmtime_wasi_http::WasiHttpCtx::new(),
+            #[cfg(feature = "http")]
+            http_hooks: crate::http::PolicyHooks::new(websockets.config().policy.clone()),
             websockets,
             table: ResourceTable::new(),
             limits: StoreLimitsBuilder::new()
@@ -109,6 +117,17 @@ impl WasiView for GuestState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+#[cfg(feature = "http")]
+impl wasmtime_wasi_http::WasiHttpView for GuestState {
+    fn http(&mut self) -> wasmtime_wasi_http::WasiHttpCtxView<'_> {
+        wasmtime_wasi_http::WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
         }
     }
 }
@@ -250,6 +269,11 @@ impl GuestRunner {
     pub fn with_engine(engine: Engine) -> wasmtime::Result<Self> {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        // wasi:http too (JavaScript's fetch): componentize-js components
+        // import it unless built without, and the policy guards it as it
+        // guards sockets, so linking it grants nothing the policy does not.
+        #[cfg(feature = "http")]
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         crate::add_to_linker(&mut linker)?;
         Ok(Self { engine, linker })
     }

@@ -161,7 +161,7 @@ pub async fn try_run_guest_limited(
 }
 
 /// Runs `component` with argv `[program, args..]` as the CLI does.
-async fn run_component(
+pub async fn run_component(
     component: &Component,
     program: &str,
     args: &[&str],
@@ -233,6 +233,11 @@ async fn run_component(
 /// per test binary. The compiled form is kept beside the component, so later
 /// test binaries and runs load it in milliseconds instead of compiling 15 MB.
 pub fn language_component(entry: &str) -> Component {
+    language_component_with(entry, &[])
+}
+
+/// As [`language_component`], with `guest/componentize` flags (`--fetch`).
+pub fn language_component_with(entry: &str, flags: &[&str]) -> Component {
     // One slot per entry, so that a test finding its component built does not
     // wait (blocking its runtime's thread) for another test's compilation.
     type Slot = Arc<OnceLock<Component>>;
@@ -249,6 +254,7 @@ pub fn language_component(entry: &str) -> Component {
         let out_dir = root.join("target").join("language-guests");
         let wasm = out_dir.join(entry.replace('/', "-")).with_extension("wasm");
         let built = std::process::Command::new(root.join("guest/componentize"))
+            .args(flags)
             .arg(root.join(entry))
             .arg(&wasm)
             .status()
