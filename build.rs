@@ -12,6 +12,7 @@ const GUESTS: &[&str] = &[
     "async-echo",
     "reconnect",
     "chat",
+    "fetch-token",
     "probe",
     "autobahn",
     "bench",

@@ -121,3 +121,51 @@ async fn a_javascript_guest_fetches_a_token_then_opens_a_websocket_with_it() {
     );
     assert!(requests[0].contains("GET /token"), "{requests:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rust_guest_fetches_a_token_with_wstd_then_sends_it_in_the_authorization_header() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+
+    let http = HttpServer::start("t0ken-7\n");
+    // A WebSocket echo server that records the handshake's authorization.
+    let ws_server = support::serve_tcp(|tcp, journal| async move {
+        let seen = journal.clone();
+        let record = move |request: &Request, response: Response| {
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .map(|value| value.to_str().unwrap_or("?").to_string());
+            seen.record(format!("authorization {authorization:?}"));
+            Ok(response)
+        };
+        let Ok(mut ws) = tokio_tungstenite::accept_hdr_async(tcp, record).await else {
+            return;
+        };
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_text() && ws.send(message).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    let policy = AllowList::deny_all()
+        .allow(&format!("127.0.0.1:{},{}", http.port, ws_server.address))
+        .unwrap();
+    let token_url = format!("http://127.0.0.1:{}/token", http.port);
+    let ws_url = format!("ws://{}/", ws_server.address);
+    let run = support::run_guest_with(
+        "fetch-token",
+        &[&token_url, &ws_url],
+        WebSocketConfig::with_policy(policy),
+    )
+    .await;
+    assert_eq!(
+        run.stdout,
+        ["fetched a token of 7 bytes", "echoed: hello", "closed 1000"]
+    );
+    assert_eq!(
+        ws_server.journal.lines(),
+        ["authorization Some(\"Bearer t0ken-7\")"]
+    );
+}
