@@ -131,6 +131,7 @@ async fn a_rust_guest_fetches_a_token_with_wstd_then_sends_it_in_the_authorizati
     // A WebSocket echo server that records the handshake's authorization.
     let ws_server = support::serve_tcp(|tcp, journal| async move {
         let seen = journal.clone();
+        #[allow(clippy::result_large_err)] // tungstenite's callback type, not ours
         let record = move |request: &Request, response: Response| {
             let authorization = request
                 .headers()
