@@ -320,15 +320,15 @@ fn guest_components_import_network_and_export_handler_and_watch_handler() {
             .map(|(name, _)| name.to_string())
             .collect();
         assert!(
-            imports.contains(&"wit-websocket:client/network@0.1.1".to_string()),
+            imports.contains(&"wit-websocket:client/network@0.1.2".to_string()),
             "{guest}: {imports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/handler@0.1.1".to_string()),
+            exports.contains(&"wit-websocket:client/handler@0.1.2".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/watch-handler@0.1.1".to_string()),
+            exports.contains(&"wit-websocket:client/watch-handler@0.1.2".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(
@@ -388,5 +388,21 @@ async fn a_socket_made_in_a_callback_never_gets_the_destroyed_sockets_events() {
             "b text two",
             "close ok"
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_ping_is_answered_by_the_peers_pong_with_its_round_trip() {
+    let server = serve(echo_journaling).await;
+    let run = probe("ping", &[&server.url()]).await;
+    assert_eq!(
+        run.stdout,
+        [
+            "ping-126 err message-too-large a ping carries at most 125 bytes, not 126",
+            "pong probe rtt>0=true",
+            "close ok",
+            "ping-after-close err invalid-state cannot send after the socket started closing",
+            "close 1000 clean=true reason=done",
+        ],
     );
 }

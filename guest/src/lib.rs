@@ -103,7 +103,7 @@ pub use timer::{TimerId, clear_timer, set_interval, set_timeout};
 use bindings::wasi::io::poll;
 use bindings::wit_websocket::client::network as wit;
 pub use bindings::wit_websocket::client::types::{
-    CloseInfo, ConnectOptions, ErrorCode, HandshakeRejection, Message, ReadyState,
+    CloseInfo, ConnectOptions, ErrorCode, HandshakeRejection, Message, Pong, ReadyState,
 };
 use bindings::wit_websocket::client::types::{Event, EventKind};
 
@@ -330,6 +330,31 @@ impl WebSocket {
     /// The socket's id, unique among this guest's sockets.
     pub fn id(&self) -> u64 {
         self.inner.id
+    }
+
+    /// Sends a ping carrying `payload` (at most 125 bytes), to check that the
+    /// peer is there or to measure the round trip (browsers give scripts no
+    /// ping). The returned pollable is ready once the peer's pong has
+    /// arrived ([`last_pong`](Self::last_pong) then has it, with the round
+    /// trip) or the socket is no longer open: await it with [`wait_for`].
+    ///
+    /// ```no_run
+    /// # async fn example(ws: wit_websocket_guest::WebSocket) -> Result<(), wit_websocket_guest::ErrorCode> {
+    /// wit_websocket_guest::wait_for(ws.ping(b"are you there")?).await;
+    /// if let Some(pong) = ws.last_pong() {
+    ///     println!("round trip {} µs", pong.round_trip_ns / 1_000);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn ping(&self, payload: &[u8]) -> Result<poll::Pollable, ErrorCode> {
+        self.with_handle(|ws| ws.ping(payload))
+            .unwrap_or_else(|| Err(destroyed()))
+    }
+
+    /// The last pong that answered one of this socket's [`ping`](Self::ping)s.
+    pub fn last_pong(&self) -> Option<Pong> {
+        self.with_handle(|ws| ws.last_pong()).flatten()
     }
 
     /// A pollable that is ready whenever an event for this socket is pending.

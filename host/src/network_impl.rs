@@ -10,9 +10,9 @@ use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
-use crate::bindings::{ConnectOptions, ErrorCode, Event, EventKind, Message, ReadyState};
+use crate::bindings::{ConnectOptions, ErrorCode, Event, EventKind, Message, Pong, ReadyState};
 use crate::device::{EventQueue, NetworkDevice};
-use crate::pollables::{DeviceEvents, SocketEvents, Writable};
+use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
 use crate::rules;
 use crate::socket::WebSocket;
 
@@ -289,6 +289,32 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
             low_water_mark,
         })?;
         subscribe(self.table, writable)
+    }
+
+    fn ping(
+        &mut self,
+        socket: Resource<WebSocket>,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<Resource<DynPollable>, ErrorCode>> {
+        let websocket = self.table.get(&socket)?;
+        let answered = match websocket.ping(payload) {
+            Ok(answered) => answered,
+            Err(error) => {
+                refused(&mut self.ctx.stats, "ping", &error);
+                return Ok(Err(error));
+            }
+        };
+        let socket = websocket.shared.clone();
+        let pong = self.table.push(PongReady { socket, answered })?;
+        Ok(Ok(subscribe(self.table, pong)?))
+    }
+
+    fn last_pong(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<Option<Pong>> {
+        let last = self.table.get(&socket)?.shared.last_pong();
+        Ok(last.map(|(payload, round_trip)| Pong {
+            payload,
+            round_trip_ns: u64::try_from(round_trip.as_nanos()).unwrap_or(u64::MAX),
+        }))
     }
 
     fn drop(&mut self, socket: Resource<WebSocket>) -> wasmtime::Result<()> {

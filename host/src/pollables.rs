@@ -1,5 +1,5 @@
 //! The `wasi:io/poll.pollable`s this host hands out: a device's events, a
-//! socket's events, and room to send on a socket.
+//! socket's events, room to send on a socket, and a pong.
 //!
 //! Each is a table entry of its own, owned by its pollable (not a child of
 //! the device or socket), so a guest may drop a socket whose pollable it gave
@@ -66,6 +66,25 @@ impl Pollable for Writable {
         wait_until(socket.written_notify(), || {
             (socket.buffered() <= low_water_mark && socket.sends_have_room())
                 || !matches!(socket.ready_state(), ReadyState::Open)
+        })
+        .await;
+    }
+}
+
+/// Ready once a pong answered the ping made when `answered` pongs had, or
+/// the socket is not open (`websocket.ping`).
+pub(crate) struct PongReady {
+    pub(crate) socket: Arc<SocketShared>,
+    pub(crate) answered: u64,
+}
+
+#[async_trait::async_trait]
+impl Pollable for PongReady {
+    async fn ready(&mut self) {
+        let socket = &self.socket;
+        let answered = self.answered;
+        wait_until(socket.written_notify(), || {
+            socket.pongs_answered() > answered || !matches!(socket.ready_state(), ReadyState::Open)
         })
         .await;
     }

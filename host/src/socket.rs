@@ -92,7 +92,25 @@ pub(crate) struct SocketShared {
     stop: Notify,
     /// Set when the socket stops counting as live (close delivered or destroyed).
     retired: AtomicBool,
+    /// The guest's pings and the pongs that answered them.
+    pings: Mutex<Pings>,
     queue: Arc<EventQueue>,
+}
+
+/// The most pings that may wait to be written.
+const MAX_QUEUED_PINGS: usize = 16;
+
+/// The guest's pings (`websocket.ping`).
+#[derive(Default)]
+struct Pings {
+    /// Accepted and not yet written.
+    queued: usize,
+    /// The last one written and not yet answered: its payload, and when.
+    outstanding: Option<(Vec<u8>, Instant)>,
+    /// The last answered: its payload and round trip.
+    last: Option<(Vec<u8>, Duration)>,
+    /// How many were answered.
+    answered: u64,
 }
 
 impl SocketShared {
@@ -119,8 +137,66 @@ impl SocketShared {
             stop_requested: AtomicBool::new(false),
             stop: Notify::new(),
             retired: AtomicBool::new(false),
+            pings: Mutex::new(Pings::default()),
             queue,
         }
+    }
+
+    fn pings(&self) -> MutexGuard<'_, Pings> {
+        self.pings.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Accepts a ping to write; how many pongs had answered before it.
+    fn queue_ping(&self, payload_len: usize) -> Result<u64, ErrorCode> {
+        if payload_len > 125 {
+            return Err(ErrorCode::MessageTooLarge(format!(
+                "a ping carries at most 125 bytes, not {payload_len}"
+            )));
+        }
+        self.can_send()?;
+        let mut pings = self.pings();
+        if pings.queued >= MAX_QUEUED_PINGS {
+            return Err(ErrorCode::LimitExceeded(format!(
+                "{MAX_QUEUED_PINGS} pings wait to be written already"
+            )));
+        }
+        pings.queued += 1;
+        Ok(pings.answered)
+    }
+
+    /// A ping left the queue: written (`Some` payload, now outstanding) or dropped.
+    fn ping_dequeued(&self, written: Option<Vec<u8>>) {
+        let mut pings = self.pings();
+        pings.queued = pings.queued.saturating_sub(1);
+        if let Some(payload) = written {
+            pings.outstanding = Some((payload, Instant::now()));
+        }
+    }
+
+    /// A pong arrived: it answers the outstanding ping if it carries its payload.
+    fn pong_received(&self, payload: &[u8]) {
+        let mut pings = self.pings();
+        if pings
+            .outstanding
+            .as_ref()
+            .is_some_and(|(sent, _)| sent.as_slice() == payload)
+        {
+            let (payload, sent) = pings.outstanding.take().expect("checked above");
+            pings.last = Some((payload, sent.elapsed()));
+            pings.answered += 1;
+            drop(pings);
+            self.written.notify_waiters();
+        }
+    }
+
+    /// How many of the guest's pings were answered.
+    pub(crate) fn pongs_answered(&self) -> u64 {
+        self.pings().answered
+    }
+
+    /// The last pong that answered a ping: its payload and round trip.
+    pub(crate) fn last_pong(&self) -> Option<(Vec<u8>, Duration)> {
+        self.pings().last.clone()
     }
 
     fn observed(&self) -> MutexGuard<'_, Observed> {
@@ -297,6 +373,8 @@ enum Command {
     Send(WireMessage, u64),
     /// Start (or, while connecting, fail with) the closing handshake.
     Close(Option<CloseFrame>),
+    /// Write a ping with this payload.
+    Ping(Vec<u8>),
     /// The guest closed a socket it had not seen open: fail the connection,
     /// even if the handshake has finished meanwhile (its open event is then
     /// never delivered), as the browser does.
@@ -512,6 +590,20 @@ impl WebSocket {
         self.shared.request_stop();
         // A task that already ended has queued its close event: nothing to do.
         let _ = self.command(command);
+    }
+
+    /// `ping`: queues a ping; how many pongs had answered before it.
+    pub(crate) fn ping(&self, payload: Vec<u8>) -> Result<u64, ErrorCode> {
+        let answered = self.shared.queue_ping(payload.len())?;
+        match self.command(Command::Ping(payload)) {
+            Ok(()) => Ok(answered),
+            Err(()) => {
+                self.shared.ping_dequeued(None);
+                Err(ErrorCode::InvalidState(
+                    "the connection has ended".to_string(),
+                ))
+            }
+        }
     }
 
     fn command(&self, command: Command) -> Result<(), ()> {
@@ -862,6 +954,13 @@ impl SocketTask {
                         }
                         // A burst ends at the first command that is not a send.
                         Some(Command::Send(..)) => {}
+                        Some(Command::Ping(payload)) if received_close.is_none() => {
+                            if let Err(ending) = self.bounded(stream.send(WireMessage::Ping(payload.clone().into()))).await {
+                                return ending;
+                            }
+                            self.shared.ping_dequeued(Some(payload));
+                        }
+                        Some(Command::Ping(_)) => self.shared.ping_dequeued(None),
                         Some(Command::Fail) => return closed_while_connecting(),
                         Some(Command::Close(frame)) => {
                             tracing::debug!(frame = ?frame, "the guest closes");
@@ -898,8 +997,9 @@ impl SocketTask {
                             self.shared.peer_closing();
                             close_deadline.get_or_insert(Instant::now() + self.close_timeout);
                         }
+                        Some(Ok(WireMessage::Pong(payload))) => self.shared.pong_received(&payload),
                         // tungstenite answers pings itself.
-                        Some(Ok(WireMessage::Ping(_) | WireMessage::Pong(_) | WireMessage::Frame(_))) => {}
+                        Some(Ok(WireMessage::Ping(_) | WireMessage::Frame(_))) => {}
                         Some(Err(tungstenite::Error::ConnectionClosed)) | None => {
                             return match received_close {
                                 Some(frame) => Ending::Clean(frame),

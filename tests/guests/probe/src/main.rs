@@ -246,6 +246,28 @@ fn main() {
         }
         // Options a hostile guest might pass: each is refused at create,
         // nothing is connected; then a plain socket still works.
+        // Pings once open: a payload over 125 bytes is refused; then waits
+        // (blocking this callback: the socket's I/O runs in the host) for the
+        // pong and prints it, and pings again after the peer's close started.
+        "ping" => {
+            let ws = connect(&urls[0]);
+            ws.on_open(|ws| {
+                report("ping-126", ws.ping(&[0; 126]).map(drop));
+                let pong = ws.ping(b"probe").expect("an open socket pings");
+                wit_websocket_guest::bindings::wasi::io::poll::poll(&[&pong]);
+                match ws.last_pong() {
+                    Some(pong) => println!(
+                        "pong {} rtt>0={}",
+                        String::from_utf8_lossy(&pong.payload),
+                        pong.round_trip_ns > 0
+                    ),
+                    None => println!("no pong"),
+                }
+                report("close", ws.close_with(1000, "done"));
+                report("ping-after-close", ws.ping(b"late").map(drop));
+            });
+            ws.on_close(|_, info| println!("close {}", describe_close(&info)));
+        }
         // One create-websocket per URL, each result printed; nothing is kept.
         "create-each" => {
             for url in urls {
