@@ -81,18 +81,25 @@ async fn python_push_mode_timers_fire_by_deadline_and_the_run_ends_with_the_last
 }
 
 #[tokio::test]
-async fn a_component_built_against_0_1_0_still_runs() {
+async fn components_built_against_0_1_0_and_0_1_1_still_run() {
     // tests/fixtures/echo-0.1.0.wasm: examples/echo as built at ccb2a51,
-    // against wit-websocket:client@0.1.0 (no watch-handler export).
-    let server = serve(echo_journaling).await;
-    let run = run_file("tests/fixtures/echo-0.1.0.wasm", &[&server.url()]).await;
-    assert_eq!(run.status, 0, "{:#?}", run.stdout);
-    assert_eq!(run.lines_starting("echoed: ").len(), 3, "{:#?}", run.stdout);
-    assert_eq!(
-        run.line("closed: "),
-        "closed: code 1000 reason \"done\" clean true"
-    );
-    assert_eq!(run.live_sockets, 0);
+    // against wit-websocket:client@0.1.0 (no watch-handler export);
+    // echo-0.1.1.wasm: the same at 3d6a684, against 0.1.1 (no ping),
+    // stripped (`wasm-tools strip --all`).
+    for fixture in [
+        "tests/fixtures/echo-0.1.0.wasm",
+        "tests/fixtures/echo-0.1.1.wasm",
+    ] {
+        let server = serve(echo_journaling).await;
+        let run = run_file(fixture, &[&server.url()]).await;
+        assert_eq!(run.status, 0, "{fixture}: {:#?}", run.stdout);
+        assert_eq!(run.lines_starting("echoed: ").len(), 3, "{:#?}", run.stdout);
+        assert_eq!(
+            run.line("closed: "),
+            "closed: code 1000 reason \"done\" clean true"
+        );
+        assert_eq!(run.live_sockets, 0);
+    }
 }
 
 #[tokio::test]
