@@ -6,7 +6,6 @@
 mod support;
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
 use wit_websocket_host::WebSocketConfig;
 use wit_websocket_host::policy::AllowList;
@@ -22,27 +21,45 @@ struct HttpServer {
 
 impl HttpServer {
     fn start(token: &str) -> Self {
-        let port = support::free_port();
-        let dir = std::env::temp_dir().join(format!("wit-websocket-http-{port}"));
+        use std::io::BufRead;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "wit-websocket-http-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("token"), token).unwrap();
-        let child = Command::new("python3")
-            .args([
-                "-m",
-                "http.server",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
+        // Port 0: the server binds a free port itself and says which, so two
+        // tests can never be handed the same one.
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1"])
             .current_dir(&dir)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("python3 -m http.server starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "http.server did not start");
-            std::thread::sleep(Duration::from_millis(50));
+        let mut banner = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        // "Serving HTTP on 127.0.0.1 port 43123 (http://127.0.0.1:43123/) ..."
+        let port = banner
+            .split_whitespace()
+            .skip_while(|word| *word != "port")
+            .nth(1)
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("http.server said {banner:?}"));
+        // It prints that before it serves, and resets connections that come
+        // too early: serving once it has answered a request of the test's.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while !answers(port) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "http.server does not answer"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
         }
         Self { child, port, dir }
     }
@@ -55,10 +72,22 @@ impl HttpServer {
             .unwrap();
         String::from_utf8_lossy(&output.stderr)
             .lines()
-            .filter(|line| line.contains("\"GET "))
+            .filter(|line| line.contains("\"GET /token"))
             .map(String::from)
             .collect()
     }
+}
+
+/// Whether an HTTP server on `port` answers `GET /ready` (with any status).
+fn answers(port: u16) -> bool {
+    use std::io::{Read, Write};
+    let Ok(mut tcp) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let mut answer = [0; 5];
+    tcp.write_all(b"GET /ready HTTP/1.0\r\n\r\n").is_ok()
+        && tcp.read_exact(&mut answer).is_ok()
+        && &answer == b"HTTP/"
 }
 
 impl Drop for HttpServer {
@@ -150,20 +179,25 @@ async fn a_rust_guest_fetches_a_token_with_wstd_then_sends_it_in_the_authorizati
         }
     })
     .await;
-    let policy = AllowList::deny_all()
-        .allow(&format!("127.0.0.1:{},{}", http.port, ws_server.address))
-        .unwrap();
     let token_url = format!("http://127.0.0.1:{}/token", http.port);
     let ws_url = format!("ws://{}/", ws_server.address);
-    let run = support::run_guest_with(
-        "fetch-token",
-        &[&token_url, &ws_url],
-        WebSocketConfig::with_policy(policy),
-    )
-    .await;
+    // Through the CLI, a process of its own: in this test process, after the
+    // JavaScript test's requests, the first wstd request was sometimes reset
+    // (see the closing note of issue 16); never in a process of its own.
+    let guest = format!("{}/fetch-token.wasm", wit_websocket_cli::BUILT_GUESTS_DIR);
+    let allow = format!("--allow-net=127.0.0.1:{},{}", http.port, ws_server.address);
+    let output = tokio::task::block_in_place(|| {
+        Command::new(env!("CARGO_BIN_EXE_wit-websocket"))
+            .args(["run", &allow, &guest, "--", &token_url, &ws_url])
+            .output()
+            .unwrap()
+    });
+    let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(
-        run.stdout,
-        ["fetched a token of 7 bytes", "echoed: hello", "closed 1000"]
+        stdout.lines().collect::<Vec<_>>(),
+        ["fetched a token of 7 bytes", "echoed: hello", "closed 1000"],
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
     assert_eq!(
         ws_server.journal.lines(),

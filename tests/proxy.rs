@@ -46,10 +46,22 @@ impl ProxyServer {
                 sink.lock().unwrap().push(line);
             }
         });
+        // Listening once it says so for this port: a port another test's
+        // server took meanwhile would make it fail, not answer for it.
+        let serving = format!("127.0.0.1:{port} by {scheme}");
         let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "pproxy did not start on {port}");
-            std::thread::sleep(Duration::from_millis(50));
+        while !log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains(&serving))
+        {
+            assert!(
+                Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+                "pproxy did not start on {port}: {:?}",
+                log.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
         let user = credentials.map(|c| format!("{c}@")).unwrap_or_default();
         Self {
@@ -273,4 +285,50 @@ async fn the_cli_takes_its_proxies_from_the_flag_or_the_environment_as_curl_does
         .filter(|line| line.contains(&to_server))
         .count();
     assert_eq!(relayed, 2, "the NO_PROXY run went direct: {:?}", proxy.log);
+}
+
+/// What a proxy costs: the median time of a whole probe run (instantiate,
+/// connect, one echo, close) direct and through each kind of proxy, printed
+/// for the closing note (`cargo test --test proxy -- --nocapture cost`).
+/// Asserts only that every run succeeded: timings belong to no assertion.
+#[tokio::test(flavor = "multi_thread")]
+async fn cost_of_each_proxy_kind_per_connection() {
+    let http = ProxyServer::start("http", None);
+    let socks = ProxyServer::start("socks5", None);
+    let server = serve(echo_journaling).await;
+    let url = server.url();
+    let direct = WebSocketConfig::with_policy(
+        AllowList::deny_all()
+            .allow(&server.address.to_string())
+            .unwrap(),
+    );
+    let kinds = [
+        ("direct", direct),
+        ("http CONNECT", through(&http.url, server.address)),
+        ("socks5", through(&socks.url, server.address)),
+        (
+            "socks5h",
+            through(
+                &socks.url.replace("socks5://", "socks5h://"),
+                server.address,
+            ),
+        ),
+    ];
+    for (kind, config) in kinds {
+        let mut times = Vec::new();
+        for _ in 0..15 {
+            let started = Instant::now();
+            let run = probe_with("pull", &[&url], config.clone()).await;
+            times.push(started.elapsed());
+            assert_eq!(
+                run.line("pull 1 close"),
+                "pull 1 close 1000 clean=true reason=done"
+            );
+        }
+        times.sort();
+        println!(
+            "proxy cost: {kind}: median {:?} per run",
+            times[times.len() / 2]
+        );
+    }
 }
