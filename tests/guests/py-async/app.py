@@ -36,9 +36,6 @@ async def writer(url: str, count: int, size: int) -> None:
 
 def timers(url: str) -> None:
     start = time.monotonic()
-    set_timeout(0.06, lambda: print(f"timeout 60 at={int((time.monotonic() - start) * 1000)}"))
-    set_timeout(0.02, print, "timeout 20")
-    clear_timer(set_timeout(0.01, print, "cleared timer fired"))
     ticks = 0
 
     def tick() -> None:
@@ -48,7 +45,12 @@ def timers(url: str) -> None:
         if ticks == 3:
             clear_timer(interval)
 
+    # The interval first: its deadline (15 ms) stays before the 20 ms timeout's
+    # however long this interpreter takes between the two calls.
     interval = set_interval(0.015, tick)
+    set_timeout(0.06, lambda: print(f"timeout 60 at={int((time.monotonic() - start) * 1000)}"))
+    set_timeout(0.02, print, "timeout 20")
+    clear_timer(set_timeout(0.01, print, "cleared timer fired"))
     ws = NetworkDevice().create_websocket(url)
 
     @ws.on_open
