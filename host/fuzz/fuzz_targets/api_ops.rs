@@ -13,12 +13,12 @@ use std::time::Duration;
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use wasmtime::component::{Resource, ResourceTable};
+use wit_websocket_cli::echo_server::EchoServer;
 use wit_websocket_host::bindings::wit_websocket::client::network::{
     HostNetworkDevice, HostWebsocket,
 };
 use wit_websocket_host::bindings::{ConnectOptions, Message};
 use wit_websocket_host::device::NetworkDevice;
-use wit_websocket_cli::echo_server::EchoServer;
 use wit_websocket_host::policy::AllowList;
 use wit_websocket_host::socket::WebSocket;
 use wit_websocket_host::{WebSocketConfig, WebSocketCtx, WebSocketCtxView};
