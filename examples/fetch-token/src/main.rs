@@ -16,7 +16,18 @@ fn main() {
     };
     // The request runs to completion here, in wstd's own loop over
     // wasi:io/poll; the socket's events come after `main` returns.
-    let token = match wstd::runtime::block_on(fetch_token(&token_url)) {
+    // One retry: a GET is idempotent, and a server that closes with the
+    // request's (empty, chunked) body unread can reset the connection.
+    let token = wstd::runtime::block_on(async {
+        match fetch_token(&token_url).await {
+            Ok(token) => Ok(token),
+            Err(_) => {
+                wstd::task::sleep(wstd::time::Duration::from_millis(50)).await;
+                fetch_token(&token_url).await
+            }
+        }
+    });
+    let token = match token {
         Ok(token) => token,
         Err(error) => {
             eprintln!("fetching {token_url}: {error}");
