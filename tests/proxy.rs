@@ -332,3 +332,26 @@ async fn cost_of_each_proxy_kind_per_connection() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_socks5_with_local_dns_every_address_is_judged_before_anything_is_dialled() {
+    let proxy = ProxyServer::start("socks5", None);
+    let server = serve(echo_journaling).await;
+    // `localhost` resolves here (socks5://) to loopback, which --deny-private refuses.
+    let url = format!("ws://localhost:{}/", server.address.port());
+    let config = WebSocketConfig {
+        proxy: ProxyConfig::all(Proxy::parse(&proxy.url).unwrap()),
+        ..WebSocketConfig::with_policy(AllowList::allow_all().deny_private(true))
+    };
+    let run = probe_with("observe", &[&url], config).await;
+    run.assert_failed_at(0, "not-permitted localhost resolves to ");
+    assert!(
+        server.journal.lines().is_empty(),
+        "nothing reached the server"
+    );
+    let log = proxy.log.lock().unwrap().clone();
+    assert!(
+        log.iter().all(|line| line.starts_with("Serving on")),
+        "the proxy was not even contacted: {log:?}"
+    );
+}

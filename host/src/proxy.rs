@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 
 use crate::bindings::{ErrorCode, HandshakeRejection};
 use crate::policy::{ConnectTarget, NetworkPolicy};
-use crate::socket::{connect_any, resolve};
+use crate::socket::{connect_any, permitted, resolve};
 
 /// The port a proxy URL without one gets, as curl gives it.
 const DEFAULT_PROXY_PORT: u16 = 1080;
@@ -305,6 +305,16 @@ pub(crate) async fn tunnel(
     policy: &dyn NetworkPolicy,
     lookups: &Arc<Semaphore>,
 ) -> Result<TcpStream, ErrorCode> {
+    // With local DNS the destination is resolved and judged first: nothing
+    // is dialled, not even the proxy, for a destination the policy refuses.
+    let resolved_here = match proxy.kind {
+        ProxyKind::Socks5 { remote_dns: false } => {
+            let resolved = resolve(target.host, target.port, lookups).await?;
+            // Never empty: `permitted` fails when the policy lets none through.
+            Some(permitted(resolved, target, policy)?[0])
+        }
+        _ => None,
+    };
     let proxy_addresses = resolve(&proxy.host, proxy.port, lookups).await?;
     let tcp = connect_any(&proxy_addresses)
         .await
@@ -314,32 +324,10 @@ pub(crate) async fn tunnel(
             }
             other => other,
         })?;
-    match proxy.kind {
-        ProxyKind::HttpConnect => http_connect(tcp, proxy, target.host, target.port).await,
-        ProxyKind::Socks5 { remote_dns: true } => {
-            socks5(tcp, proxy, (target.host, target.port)).await
-        }
-        ProxyKind::Socks5 { remote_dns: false } => {
-            let addresses = resolve(target.host, target.port, lookups).await?;
-            let mut refusal = None;
-            let permitted = addresses.into_iter().find(|address| {
-                match policy.check_address(target, address.ip()) {
-                    Ok(()) => true,
-                    Err(message) => {
-                        refusal.get_or_insert(message);
-                        false
-                    }
-                }
-            });
-            match permitted {
-                Some(address) => socks5(tcp, proxy, address).await,
-                None => {
-                    Err(ErrorCode::NotPermitted(refusal.unwrap_or_else(|| {
-                        format!("{} has no addresses", target.host)
-                    })))
-                }
-            }
-        }
+    match (proxy.kind, resolved_here) {
+        (ProxyKind::HttpConnect, _) => http_connect(tcp, proxy, target.host, target.port).await,
+        (ProxyKind::Socks5 { .. }, Some(address)) => socks5(tcp, proxy, address).await,
+        (ProxyKind::Socks5 { .. }, None) => socks5(tcp, proxy, (target.host, target.port)).await,
     }
 }
 

@@ -1254,7 +1254,7 @@ fn handshake_error(error: tungstenite::Error) -> ErrorCode {
 }
 
 /// The addresses `policy` lets the guest reach; when it lets none, why not.
-fn permitted(
+pub(crate) fn permitted(
     resolved: Vec<std::net::SocketAddr>,
     target: &crate::policy::ConnectTarget<'_>,
     policy: &dyn NetworkPolicy,
