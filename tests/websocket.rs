@@ -406,3 +406,26 @@ async fn a_ping_is_answered_by_the_peers_pong_with_its_round_trip() {
         ],
     );
 }
+
+#[tokio::test]
+async fn a_ping_the_peer_never_answers_settles_when_the_connection_ends() {
+    // The peer completes the handshake, never reads (so never pongs), and
+    // drops TCP: the guest, blocked on the ping's pollable, is woken then.
+    let server = serve_tcp(|tcp, _journal| async move {
+        let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else {
+            return;
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        drop(ws);
+    })
+    .await;
+    let run = probe("ping", &[&server.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(run.stdout[1], "no pong", "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout.last().map(String::as_str),
+        Some("close 1006 clean=false reason="),
+        "{:#?}",
+        run.stdout
+    );
+}

@@ -84,7 +84,7 @@ impl Pollable for PongReady {
         let socket = &self.socket;
         let answered = self.answered;
         wait_until(socket.written_notify(), || {
-            socket.pongs_answered() > answered || !matches!(socket.ready_state(), ReadyState::Open)
+            socket.pong_settled(answered) || !matches!(socket.ready_state(), ReadyState::Open)
         })
         .await;
     }

@@ -111,6 +111,8 @@ struct Pings {
     last: Option<(Vec<u8>, Duration)>,
     /// How many were answered.
     answered: u64,
+    /// The connection has ended: no pong will come.
+    ended: bool,
 }
 
 impl SocketShared {
@@ -189,9 +191,17 @@ impl SocketShared {
         }
     }
 
-    /// How many of the guest's pings were answered.
-    pub(crate) fn pongs_answered(&self) -> u64 {
-        self.pings().answered
+    /// Whether a pong answered a ping made when `answered` had, or none
+    /// ever will (the connection ended).
+    pub(crate) fn pong_settled(&self, answered: u64) -> bool {
+        let pings = self.pings();
+        pings.answered > answered || pings.ended
+    }
+
+    /// The connection ended: wakes those waiting for a pong.
+    fn pings_ended(&self) {
+        self.pings().ended = true;
+        self.written.notify_waiters();
     }
 
     /// The last pong that answered a ping: its payload and round trip.
@@ -792,6 +802,7 @@ impl SocketTask {
     }
 
     fn finish(&self, ending: Ending) {
+        self.shared.pings_ended();
         let info = match ending {
             Ending::Destroyed => {
                 tracing::debug!("destroyed: the guest dropped the socket");
