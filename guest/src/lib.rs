@@ -336,7 +336,8 @@ impl WebSocket {
     /// peer is there or to measure the round trip (browsers give scripts no
     /// ping). The returned pollable is ready once the peer's pong has
     /// arrived ([`last_pong`](Self::last_pong) then has it, with the round
-    /// trip) or the socket is no longer open: await it with [`wait_for`].
+    /// trip), the connection has ended, or the socket is no longer open:
+    /// await it with [`wait_for`].
     ///
     /// ```no_run
     /// # async fn example(ws: wit_websocket_guest::WebSocket) -> Result<(), wit_websocket_guest::ErrorCode> {
