@@ -706,3 +706,127 @@ async fn closed_socket_handles_the_guest_keeps_are_capped() {
         "refused after 10 limit-exceeded this guest holds 10 socket handles, the most the host allows: drop closed ones"
     );
 }
+
+/// `tests/peers/slow_dns.py` on 127.0.0.1: answers every name with
+/// 127.0.0.1 after `delay_ms`, and reports each query's start and end.
+struct SlowDns {
+    child: std::process::Child,
+    port: u16,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+impl SlowDns {
+    fn start(delay_ms: u64) -> Self {
+        use std::io::BufRead;
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/peers/slow_dns.py");
+        let mut child = std::process::Command::new(support::test_tool("python"))
+            .args(["-u", script, &delay_ms.to_string()])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("the DNS server starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let banner = lines.next().unwrap().unwrap();
+        let port = banner
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("the DNS server said {banner:?}"));
+        let (sender, log) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                _ = sender.send(line);
+            }
+        });
+        Self { child, port, log }
+    }
+
+    /// A resolver asking only this server, without a cache.
+    fn resolver(&self) -> std::sync::Arc<dyn wit_websocket_host::dns::Resolve> {
+        use hickory_resolver::config::{LookupIpStrategy, NameServerConfigGroup, ResolverConfig};
+        let servers =
+            NameServerConfigGroup::from_ips_clear(&[[127, 0, 0, 1].into()], self.port, true);
+        let config = ResolverConfig::from_parts(None, vec![], servers);
+        let mut builder = hickory_resolver::TokioResolver::builder_with_config(
+            config,
+            hickory_resolver::name_server::TokioConnectionProvider::default(),
+        );
+        builder.options_mut().cache_size = 0;
+        builder.options_mut().ip_strategy = LookupIpStrategy::Ipv4Only;
+        builder.options_mut().timeout = Duration::from_secs(10);
+        std::sync::Arc::new(Hickory(builder.build()))
+    }
+
+    /// Stops the server: what it logged, in order.
+    fn queries(self) -> Vec<String> {
+        let mut child = self.child;
+        _ = child.kill();
+        _ = child.wait();
+        self.log.try_iter().collect()
+    }
+}
+
+/// hickory-resolver, a real DNS client, as the host's resolver.
+#[derive(Debug)]
+struct Hickory(hickory_resolver::TokioResolver);
+
+#[async_trait::async_trait]
+impl wit_websocket_host::dns::Resolve for Hickory {
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+        let found = self.0.lookup_ip(format!("{host}.")).await?;
+        Ok(found
+            .iter()
+            .map(|ip| std::net::SocketAddr::new(ip, port))
+            .collect())
+    }
+}
+
+/// The most queries for names starting with `prefix` in hand at once.
+fn most_at_once(log: &[String], prefix: &str) -> usize {
+    let (mut now, mut most) = (0usize, 0);
+    for line in log {
+        match line.split_once(' ') {
+            Some(("start", name)) if name.starts_with(prefix) => now += 1,
+            Some(("end", name)) if name.starts_with(prefix) => now -= 1,
+            _ => continue,
+        }
+        most = most.max(now);
+    }
+    most
+}
+
+#[tokio::test]
+async fn a_guest_waits_for_its_own_dns_lookups_and_never_holds_up_anothers() {
+    let server = serve(echo_journaling).await;
+    let port = server.address.port();
+    let dns = SlowDns::start(300);
+    let config = || WebSocketConfig {
+        max_dns_lookups: 2,
+        resolver: dns.resolver(),
+        ..support::allow_all()
+    };
+    // Eight names at once from one guest, against a server taking 300 ms
+    // for each; meanwhile a second guest looks up one name.
+    let many: Vec<String> = (0..8)
+        .map(|n| format!("ws://many{n}.slow.test:{port}/"))
+        .collect();
+    let many: Vec<&str> = many.iter().map(String::as_str).collect();
+    let one = format!("ws://one.slow.test:{port}/");
+    let (crowded, other) = tokio::join!(probe_with("open-all", &many, config()), async {
+        // Once the first guest's lookups are under way.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        probe_with("open-all", &[&one], config()).await
+    });
+    assert_eq!(crowded.stdout, ["opened 8 of 8"]);
+    assert_eq!(other.stdout, ["opened 1 of 1"]);
+    let log = dns.queries();
+    // The first guest's lookups went two at a time, all eight of them.
+    assert_eq!(most_at_once(&log, "many"), 2, "{log:#?}");
+    let started = |name: &str| log.iter().position(|line| *line == format!("start {name}"));
+    let all_many: Vec<_> = (0..8)
+        .map(|n| started(&format!("many{n}.slow.test.")).expect("every name is looked up"))
+        .collect();
+    // The other guest's lookup did not wait behind them: it started while
+    // most of the first guest's were still to come.
+    let one_started = started("one.slow.test.").expect("looked up");
+    let many_after = all_many.iter().filter(|&&at| at > one_started).count();
+    assert!(many_after >= 4, "{log:#?}");
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use rustls_pki_types::CertificateDer;
 
+use crate::dns::{Resolve, SystemResolver};
 use crate::policy::{AllowList, NetworkPolicy};
 use crate::proxy::ProxyConfig;
 use crate::tls::ClientCertificate;
@@ -52,8 +53,12 @@ pub struct WebSocketConfig {
     /// DNS lookups one guest may have running at once, each on a thread of
     /// tokio's blocking pool (getaddrinfo blocks): more wait their turn, so a
     /// guest creating and destroying sockets cannot fill the pool and stall
-    /// everyone else's. Default 8.
+    /// everyone else's. A lookup keeps its place until the resolver answers,
+    /// even when the socket that asked is destroyed. Default 8.
     pub max_dns_lookups: usize,
+    /// How host names become addresses. Default [`SystemResolver`]
+    /// (getaddrinfo); see [`Resolve`] to use another.
+    pub resolver: Arc<dyn Resolve>,
     /// Bytes of received messages a socket may hold for the guest before the
     /// host stops reading it, so TCP pushes back on the server instead of the
     /// host's memory growing. Each message counts its payload plus
@@ -140,6 +145,7 @@ impl Default for WebSocketConfig {
             max_held_sockets: 1024,
             max_devices: 256,
             max_dns_lookups: 8,
+            resolver: Arc::new(SystemResolver),
             max_queued_bytes: 8 << 20,
             max_buffered_amount: 64 << 20,
             max_pending_sends: 65_536,

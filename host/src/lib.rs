@@ -65,6 +65,7 @@ pub mod config;
 pub mod deflate;
 pub mod device;
 pub mod dispatch;
+pub mod dns;
 #[cfg(feature = "http")]
 pub mod http;
 mod network_impl;
@@ -210,7 +211,10 @@ impl WebSocketCtx {
     /// ```
     pub fn new(config: WebSocketConfig) -> Self {
         Self {
-            tasks: socket::SocketTasks::new(config.max_dns_lookups),
+            tasks: socket::SocketTasks::new(dns::Lookups::new(
+                config.resolver.clone(),
+                config.max_dns_lookups,
+            )),
             config,
             events_ready: Arc::new(Notify::new()),
             devices: Vec::new(),

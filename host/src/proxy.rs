@@ -10,16 +10,15 @@
 //! TLS (`wss://`) runs end to end through the tunnel.
 
 use std::fmt;
-use std::sync::Arc;
 
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
 
 use crate::bindings::{ErrorCode, HandshakeRejection};
+use crate::dns::Lookups;
 use crate::policy::{ConnectTarget, NetworkPolicy};
-use crate::socket::{connect_any, permitted, resolve};
+use crate::socket::{connect_any, permitted};
 
 /// The port a proxy URL without one gets, as curl gives it.
 const DEFAULT_PROXY_PORT: u16 = 1080;
@@ -303,19 +302,19 @@ pub(crate) async fn tunnel(
     proxy: &Proxy,
     target: &ConnectTarget<'_>,
     policy: &dyn NetworkPolicy,
-    lookups: &Arc<Semaphore>,
+    lookups: &Lookups,
 ) -> Result<TcpStream, ErrorCode> {
     // With local DNS the destination is resolved and judged first: nothing
     // is dialled, not even the proxy, for a destination the policy refuses.
     let resolved_here = match proxy.kind {
         ProxyKind::Socks5 { remote_dns: false } => {
-            let resolved = resolve(target.host, target.port, lookups).await?;
+            let resolved = lookups.resolve(target.host, target.port).await?;
             // Never empty: `permitted` fails when the policy lets none through.
             Some(permitted(resolved, target, policy)?[0])
         }
         _ => None,
     };
-    let proxy_addresses = resolve(&proxy.host, proxy.port, lookups).await?;
+    let proxy_addresses = lookups.resolve(&proxy.host, proxy.port).await?;
     let tcp = connect_any(&proxy_addresses)
         .await
         .map_err(|error| match error {

@@ -32,6 +32,7 @@ use crate::bindings::{
 use crate::compression::{self, MessageDeflater, compress};
 use crate::config::WebSocketConfig;
 use crate::device::EventQueue;
+use crate::dns::Lookups;
 use crate::policy::NetworkPolicy;
 use crate::pollables::wait_until;
 use crate::proxy::{self, Proxy};
@@ -650,21 +651,21 @@ impl Drop for WebSocket {
     }
 }
 
-/// The I/O tasks of a guest's sockets, how many of them panicked, and the
-/// permits for their DNS lookups.
+/// The I/O tasks of a guest's sockets, how many of them panicked, and their
+/// DNS lookups.
 #[derive(Clone)]
 pub(crate) struct SocketTasks {
     pub(crate) tracker: TaskTracker,
     pub(crate) panics: Arc<std::sync::atomic::AtomicUsize>,
-    lookups: Arc<tokio::sync::Semaphore>,
+    lookups: Lookups,
 }
 
 impl SocketTasks {
-    pub(crate) fn new(max_dns_lookups: usize) -> Self {
+    pub(crate) fn new(lookups: Lookups) -> Self {
         Self {
             tracker: TaskTracker::new(),
             panics: Arc::default(),
-            lookups: Arc::new(tokio::sync::Semaphore::new(max_dns_lookups.max(1))),
+            lookups,
         }
     }
 
@@ -753,8 +754,8 @@ enum Ending {
 
 /// The I/O task of one socket.
 struct SocketTask {
-    /// The guest's DNS lookup permits.
-    lookups: Arc<tokio::sync::Semaphore>,
+    /// The guest's DNS lookups.
+    lookups: Lookups,
     shared: Arc<SocketShared>,
     commands: mpsc::UnboundedReceiver<Command>,
     close_timeout: Duration,
@@ -1137,41 +1138,13 @@ fn is_late_close_error(error: &tungstenite::Error) -> bool {
     )
 }
 
-/// The addresses of `host`: an IP address as it is, a name by getaddrinfo on
-/// tokio's blocking pool, holding one of the guest's `lookups` permits until
-/// the lookup returns, even if the socket is gone by then: so one guest's
-/// lookups occupy at most that many of the pool's threads.
-pub(crate) async fn resolve(
-    host: &str,
-    port: u16,
-    lookups: &Arc<tokio::sync::Semaphore>,
-) -> Result<Vec<std::net::SocketAddr>, ErrorCode> {
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
-    }
-    let failed = |e: &dyn std::fmt::Display| ErrorCode::DnsFailure(format!("{host}: {e}"));
-    let permit = lookups
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|e| failed(&e))?;
-    let name = host.to_string();
-    tokio::task::spawn_blocking(move || {
-        let _permit = permit;
-        std::net::ToSocketAddrs::to_socket_addrs(&(name.as_str(), port)).map(Iterator::collect)
-    })
-    .await
-    .map_err(|e| failed(&e))?
-    .map_err(|e| failed(&e))
-}
-
 /// DNS, TCP, TLS and the HTTP upgrade.
 async fn open_connection(
     target: &Target,
     policy: &dyn NetworkPolicy,
     options: &ConnectOptions,
     settings: ConnectionSettings,
-    lookups: &Arc<tokio::sync::Semaphore>,
+    lookups: &Lookups,
 ) -> Result<Connection, ErrorCode> {
     let request = build_request(target, options, settings.compression)?;
     let connect_target = target.as_connect_target();
@@ -1181,7 +1154,7 @@ async fn open_connection(
             proxy::tunnel(proxy, &connect_target, policy, lookups).await?
         }
         None => {
-            let resolved = resolve(&target.host, target.port, lookups).await?;
+            let resolved = lookups.resolve(&target.host, target.port).await?;
             connect_any(&permitted(resolved, &connect_target, policy)?).await?
         }
     };

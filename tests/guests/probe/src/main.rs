@@ -269,6 +269,31 @@ fn main() {
             ws.on_close(|_, info| println!("close {}", describe_close(&info)));
         }
         // One create-websocket per URL, each result printed; nothing is kept.
+        // Connects to every URL at once (pull mode), then closes them all.
+        "open-all" => {
+            let sockets: Vec<WebSocket> = urls.iter().map(|url| connect(url)).collect();
+            while sockets
+                .iter()
+                .any(|ws| ws.ready_state() == ReadyState::Connecting)
+            {
+                device.wait();
+                device.update();
+            }
+            let open = sockets
+                .iter()
+                .filter(|ws| ws.ready_state() == ReadyState::Open);
+            println!("opened {} of {}", open.count(), sockets.len());
+            for ws in &sockets {
+                _ = ws.close();
+            }
+            while sockets
+                .iter()
+                .any(|ws| ws.ready_state() != ReadyState::Closed)
+            {
+                device.wait();
+                device.update();
+            }
+        }
         "create-each" => {
             for url in urls {
                 report(&format!("create {url}"), device.create_websocket(url));
