@@ -1364,7 +1364,7 @@ mod tests {
             &WebSocketConfig::default(),
             queue.clone(),
         ));
-        let tasks = SocketTasks::new(1);
+        let tasks = SocketTasks::new(Lookups::new(Arc::new(crate::dns::SystemResolver), 1));
         tasks.spawn(socket, async { panic!("a test's panic") });
         tasks.tracker.close();
         tasks.tracker.wait().await;
