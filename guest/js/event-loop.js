@@ -13,7 +13,7 @@
 // Other modules watch pollables here too (`watch`), e.g. a socket's room to
 // send; the host calls `watchHandler.onReady` for each.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.2';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.3';
 import { now, subscribeDuration } from 'wasi:clocks/monotonic-clock@0.2.12';
 
 const NS_PER_MS = 1_000_000n;
@@ -41,11 +41,29 @@ export function watch(pollable, callback) {
   };
 }
 
+/**
+ * Calls `callback` whenever `events` (a network device) has events pending,
+ * until cancelled by the function returned; the device's events are no
+ * longer pushed one callback each (`network-device.watch-events`).
+ */
+export function watchEvents(events, callback) {
+  const id = events.watchEvents();
+  lasting.add(id);
+  watches.set(id, callback);
+  return () => {
+    lasting.delete(id);
+    if (watches.delete(id)) events.unwatch(id);
+  };
+}
+
+// The ids of the watches that fire until cancelled.
+const lasting = new Set();
+
 /** The WIT `watch-handler` export: re-export it from the component's entry. */
 export const watchHandler = {
   onReady(id) {
     const callback = watches.get(id);
-    watches.delete(id);
+    if (!lasting.has(id)) watches.delete(id);
     callback?.();
     return pendingFetches();
   },

@@ -27,10 +27,10 @@
 // host only calls in when the guest is idle, so a listener that runs for long
 // holds every other socket's events back, as it would hold a page's.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.2';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.3';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
-import { pendingFetches, startEventLoop } from './event-loop.js';
+import { pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';
 
 export { watchHandler, setTimeout, setInterval, clearTimeout, clearInterval } from './event-loop.js';
 
@@ -44,8 +44,13 @@ const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const utf8 = new TextEncoder();
 
-// The one network device, made on first use (never at build time).
+// The one network device, made on first use (never at build time). Its
+// events are not pushed one callback each: while a socket is live, the host
+// calls in once whenever events are pending, and `deliverEvents` takes them
+// all with one `update`.
 let device = null;
+// Cancels that (`watchEvents`); null while no socket is live.
+let cancelEventWatch = null;
 
 // Every WebSocket from creation to its close event, by the host's socket id:
 // the host names sockets by id in its callbacks, and holding the WebSocket
@@ -56,34 +61,56 @@ const live = new Map();
 // `listenerFor`).
 const listeners = new WeakMap();
 
-// The WIT `handler` export; assigned in WebSocket's static block, the only
-// place its private methods can be reached from.
+// The WIT `handler` export, and WebSocket's #deliver for `deliverEvents`;
+// assigned in WebSocket's static block, the only place its private methods
+// can be reached from.
 export let handler;
+let deliver;
+
+// MessageEvent's factory for received messages (see its static block).
+let messageEvent;
 
 /** The `message` event (HTML's `MessageEvent`, without `initMessageEvent`). */
 export class MessageEvent extends Event {
-  #data;
-  #origin;
-  #lastEventId;
-  #source;
-  #ports;
+  #data = null;
+  #origin = '';
+  #lastEventId = '';
+  #source = null;
+  #ports = null; // made on first read when the init gave none
 
-  constructor(type, init = {}) {
+  constructor(type, init = undefined) {
     if (arguments.length === 0) throw new TypeError('MessageEvent constructor: At least 1 argument required');
     super(type, init);
-    init ??= {};
-    this.#data = init.data === undefined ? null : init.data;
-    this.#origin = init.origin === undefined ? '' : String(init.origin);
-    this.#lastEventId = init.lastEventId === undefined ? '' : String(init.lastEventId);
+    if (init === undefined || init === null) return;
+    if (init.data !== undefined) this.#data = init.data;
+    if (init.origin !== undefined) this.#origin = String(init.origin);
+    if (init.lastEventId !== undefined) this.#lastEventId = String(init.lastEventId);
     this.#source = init.source ?? null;
-    this.#ports = Object.freeze([...(init.ports ?? [])]);
+    if (init.ports !== undefined && init.ports !== null) this.#ports = Object.freeze([...init.ports]);
+  }
+
+  // A received message's event, without the dictionary's conversions: one
+  // is made for every message.
+  static #received(data, origin) {
+    const event = new MessageEvent('message');
+    event.#data = data;
+    event.#origin = origin;
+    return event;
+  }
+
+  static {
+    messageEvent = MessageEvent.#received;
   }
 
   get data() { return this.#data; }
   get origin() { return this.#origin; }
   get lastEventId() { return this.#lastEventId; }
   get source() { return this.#source; }
-  get ports() { return this.#ports; }
+  get ports() {
+    // Most events are never asked: their empty array is made on first read.
+    this.#ports ??= Object.freeze([]);
+    return this.#ports;
+  }
 }
 
 /** The `close` event. */
@@ -145,6 +172,7 @@ export class WebSocket extends EventTarget {
     }
     if (error === undefined) {
       live.set(this.#handle.id(), this);
+      watchEvents();
     } else if (error.tag === 'invalid-url' || error.tag === 'invalid-options') {
       throw new DOMException(`WebSocket: ${error.val}`, 'SyntaxError');
     } else {
@@ -186,6 +214,12 @@ export class WebSocket extends EventTarget {
   /** Sends a string (as text), or an ArrayBuffer, a view's bytes or a Blob (as binary). */
   send(data) {
     if (arguments.length === 0) throw new TypeError('WebSocket.send: At least 1 argument required');
+    // The common case first, without conversions: a string or a view's bytes
+    // (the bindings copy any view) on an open socket with nothing waiting.
+    if (this.#state === OPEN && this.#outbox.length === 0) {
+      if (typeof data === 'string') return this.#transmit({ tag: 'text', val: data.toWellFormed() });
+      if (ArrayBuffer.isView(data)) return this.#transmit({ tag: 'binary', val: data });
+    }
     const blob = data instanceof Blob ? data : null;
     const message = blob === null ? toMessage(data) : undefined;
     if (this.#state === CONNECTING) {
@@ -270,9 +304,14 @@ export class WebSocket extends EventTarget {
     if (message !== null && this.#handle !== null) {
       // Text goes as UTF-8 bytes: componentize-js lowers a string through a
       // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
-      const error = catchErrorCode(() =>
-        message.tag === 'text' ? this.#handle.sendUtf8(utf8.encode(message.val)) : this.#handle.send(message));
-      if (error === undefined) return;
+      let error;
+      try {
+        if (message.tag === 'text') this.#handle.sendUtf8(utf8.encode(message.val));
+        else this.#handle.send(message);
+        return;
+      } catch (thrown) {
+        error = errorCodeOf(thrown);
+      }
       if (error.tag !== 'invalid-state') {
         console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);
         this.#state = CLOSING;
@@ -299,11 +338,11 @@ export class WebSocket extends EventTarget {
 
   // The host's callbacks, in the order the spec's tasks run them.
 
-  #opened(socket) {
+  #opened() {
     if (this.#state !== CONNECTING) return;
     this.#state = OPEN;
-    this.#protocol = socket.protocol();
-    this.#extensions = socket.extensions();
+    this.#protocol = this.#handle.protocol();
+    this.#extensions = this.#handle.extensions();
     super.dispatchEvent(new Event('open'));
   }
 
@@ -314,7 +353,7 @@ export class WebSocket extends EventTarget {
     if (message.tag === 'binary') {
       data = this.#binaryType === 'blob' ? new Blob([data]) : toArrayBuffer(data);
     }
-    super.dispatchEvent(new MessageEvent('message', { data, origin: this.#origin }));
+    super.dispatchEvent(messageEvent(data, this.#origin));
   }
 
   #failed(error) {
@@ -337,13 +376,55 @@ export class WebSocket extends EventTarget {
     super.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
   }
 
+  // One event from the host, for this socket.
+  #deliver(kind) {
+    switch (kind.tag) {
+      case 'message': this.#received(kind.val); break;
+      case 'open': this.#opened(); break;
+      case 'error': this.#failed(kind.val); break;
+      case 'close': this.#closed(kind.val); break;
+    }
+  }
+
   static {
-    handler = {
-      onOpen(socket) { live.get(socket.id())?.#opened(socket); return pendingFetches(); },
-      onMessage(socket, message) { live.get(socket.id())?.#received(message); return pendingFetches(); },
-      onError(socket, error) { live.get(socket.id())?.#failed(error); return pendingFetches(); },
-      onClose(socket, info) { live.get(socket.id())?.#closed(info); return pendingFetches(); },
+    deliver = (ws, kind) => ws.#deliver(kind);
+    // The device is pulled, so the host pushes nothing here; the export
+    // stays because the world has it, and routes an event all the same.
+    const pushed = (socket, kind) => {
+      const ws = live.get(socket.id());
+      if (ws !== undefined) deliver(ws, kind);
+      return pendingFetches();
     };
+    handler = {
+      onOpen(socket) { return pushed(socket, { tag: 'open' }); },
+      onMessage(socket, message) { return pushed(socket, { tag: 'message', val: message }); },
+      onError(socket, error) { return pushed(socket, { tag: 'error', val: error }); },
+      onClose(socket, info) { return pushed(socket, { tag: 'close', val: info }); },
+    };
+  }
+}
+
+// Has the host call `deliverEvents` while any socket is live (a watch keeps
+// the host's loop, and so the program, running).
+function watchEvents() {
+  if (cancelEventWatch === null && live.size > 0) {
+    cancelEventWatch = watchDeviceEvents(device, deliverEvents);
+  }
+}
+
+// Every pending event, from one `update`: one call into the guest for a
+// batch rather than one per event (each crossing costs more than handling a
+// small message). Like Node's `ws`, the events of a batch are dispatched one
+// after the other; promise jobs they queue run after the batch, not between
+// its events as between a browser's tasks.
+function deliverEvents() {
+  for (const { socket, kind } of device.update()) {
+    const ws = live.get(socket);
+    if (ws !== undefined) deliver(ws, kind);
+  }
+  if (live.size === 0 && cancelEventWatch !== null) {
+    cancelEventWatch();
+    cancelEventWatch = null;
   }
 }
 
@@ -498,15 +579,6 @@ function clampUint16(value) {
 export function errorCodeOf(thrown) {
   if (thrown?.payload?.tag === undefined) throw thrown;
   return thrown.payload;
-}
-
-function catchErrorCode(call) {
-  try {
-    call();
-    return undefined;
-  } catch (thrown) {
-    return errorCodeOf(thrown);
-  }
 }
 
 export function describeErrorCode({ tag, val }) {

@@ -276,8 +276,8 @@ async fn deliver_event<T: Send + 'static>(
     Ok(1)
 }
 
-/// Ends each of the `ready` watches and tells the guest, in id order. A watch
-/// a callback earlier in the batch cancelled is skipped.
+/// Ends each of the `ready` watches (but lasting ones) and tells the guest,
+/// in id order. A watch a callback earlier in the batch cancelled is skipped.
 async fn fire_watches<T: Send + 'static>(
     store: &mut Store<T>,
     callbacks: &GuestCallbacks,
@@ -287,7 +287,7 @@ async fn fire_watches<T: Send + 'static>(
     let mut fired = 0;
     for id in ready {
         let view = get(store.data_mut());
-        if !view.ctx.watches.finish(view.table, id)? {
+        if !view.ctx.watches.fire(view.table, id)? {
             continue;
         }
         if let Some(watch_handler) = &callbacks.watch_handler {

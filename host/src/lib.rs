@@ -393,6 +393,17 @@ impl WebSocketCtx {
             .collect()
     }
 
+    /// The refusal of one more watch, when the guest has as many as the
+    /// configuration allows.
+    pub(crate) fn watch_limit_reached(&self) -> Option<bindings::ErrorCode> {
+        let limit = self.config.max_watches;
+        (self.watches.len() >= limit).then(|| {
+            bindings::ErrorCode::LimitExceeded(format!(
+                "this guest already has {limit} pending watches, the most the host allows"
+            ))
+        })
+    }
+
     /// Records that an event is being delivered to the guest; false when the
     /// guest must not see it (see [`SocketShared::deliver_state`]).
     #[must_use]

@@ -180,14 +180,25 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
         condition: Resource<DynPollable>,
     ) -> wasmtime::Result<Result<u64, ErrorCode>> {
         let queue = self.table.get(&device)?.queue.clone();
-        let limit = self.ctx.config.max_watches;
-        if self.ctx.watches.len() >= limit {
+        if let Some(refusal) = self.ctx.watch_limit_reached() {
             self.table.drop(condition)?;
-            return Ok(Err(ErrorCode::LimitExceeded(format!(
-                "this guest already has {limit} pending watches, the most the host allows"
-            ))));
+            return Ok(Err(refusal));
         }
-        Ok(Ok(self.ctx.watches.add(&queue, condition)))
+        Ok(Ok(self.ctx.watches.add(&queue, condition, false)))
+    }
+
+    fn watch_events(
+        &mut self,
+        device: Resource<NetworkDevice>,
+    ) -> wasmtime::Result<Result<u64, ErrorCode>> {
+        let queue = self.table.get(&device)?.queue.clone();
+        if let Some(refusal) = self.ctx.watch_limit_reached() {
+            return Ok(Err(refusal));
+        }
+        queue.set_pushed(false);
+        let events = self.table.push(DeviceEvents(queue.clone()))?;
+        let pollable = subscribe(self.table, events)?;
+        Ok(Ok(self.ctx.watches.add(&queue, pollable, true)))
     }
 
     fn unwatch(&mut self, device: Resource<NetworkDevice>, watch: u64) -> wasmtime::Result<bool> {

@@ -22,6 +22,9 @@ struct Watch {
     pollable: Resource<DynPollable>,
     /// The device it was made on: dropping the device cancels it.
     device: Weak<EventQueue>,
+    /// Fires each time its pollable is ready, until cancelled
+    /// (`watch-events`), rather than once.
+    lasting: bool,
 }
 
 /// A guest's pending watches, by id (ids grow, so id order is the order
@@ -42,13 +45,36 @@ impl Watches {
         self.pending.is_empty()
     }
 
-    /// Records a watch of `pollable` for `device`; returns its id.
-    pub(crate) fn add(&mut self, device: &Arc<EventQueue>, pollable: Resource<DynPollable>) -> u64 {
+    /// Records a watch of `pollable` for `device`; returns its id. A
+    /// `lasting` one fires whenever `pollable` is ready, until cancelled.
+    pub(crate) fn add(
+        &mut self,
+        device: &Arc<EventQueue>,
+        pollable: Resource<DynPollable>,
+        lasting: bool,
+    ) -> u64 {
         self.next_id += 1;
         let id = self.next_id;
         let device = Arc::downgrade(device);
-        self.pending.insert(id, Watch { pollable, device });
+        self.pending.insert(
+            id,
+            Watch {
+                pollable,
+                device,
+                lasting,
+            },
+        );
         id
+    }
+
+    /// The watch `id` is ready and is about to be reported: it ends, unless
+    /// it is lasting. False when it is no longer pending.
+    pub(crate) fn fire(&mut self, table: &mut ResourceTable, id: u64) -> wasmtime::Result<bool> {
+        match self.pending.get(&id) {
+            Some(watch) if watch.lasting => Ok(true),
+            Some(_) => self.finish(table, id),
+            None => Ok(false),
+        }
     }
 
     /// Ends the watch `id` of `device`, dropping its pollable; false when

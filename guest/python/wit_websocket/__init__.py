@@ -191,6 +191,10 @@ class NetworkDevice:
 
     def __init__(self) -> None:
         self._device = network.NetworkDevice()
+        # While any of its sockets is live, the host calls in once whenever
+        # events are pending, and one `update` takes them all.
+        self._live_sockets = 0
+        self._cancel_events: Callable[[], None] | None = None
 
     def create_websocket(
         self,
@@ -224,7 +228,19 @@ class NetworkDevice:
             raise WebSocketError._from_wit(error.value) from None
         socket = WebSocket(self, handle)
         _live[socket.id] = socket
+        self._live_sockets += 1
+        if self._cancel_events is None:
+            self._cancel_events = _watch_events(self._device, self.update)
         return socket
+
+    def _socket_ended(self) -> None:
+        """One of its sockets will have no more callbacks; with none left,
+        the host need not call in for this device (nor keep the program running).
+        """
+        self._live_sockets -= 1
+        if self._live_sockets == 0 and self._cancel_events is not None:
+            self._cancel_events()
+            self._cancel_events = None
 
     def update(self) -> int:
         """Pull mode: runs the callbacks for every pending event, in order, and
@@ -366,7 +382,7 @@ class WebSocket:
         connection is closed with 1001, no callback runs for it any more, and
         later calls fail with ``invalid-state``.
         """
-        _live.pop(self._id, None)
+        self._retire()
         self.onopen = self.onmessage = self.onerror = self.onclose = None
         if self._handle is not None:
             handle, self._handle = self._handle, None
@@ -401,10 +417,14 @@ class WebSocket:
             case types.EventKind_Error(error):
                 self._call(self.onerror, WebSocketError._from_wit(error))
             case types.EventKind_Close(info):
+                self._call(self.onclose, info.code, info.reason, info.was_clean)
                 # The close event is the last: the socket need not be kept
                 # alive for callbacks any longer.
-                _live.pop(self._id, None)
-                self._call(self.onclose, info.code, info.reason, info.was_clean)
+                self._retire()
+
+    def _retire(self) -> None:
+        if _live.pop(self._id, None) is not None:
+            self._device._socket_ended()
 
     def _call(self, callback: Callable[..., object] | None, *args: object) -> None:
         if callback is None:
@@ -455,6 +475,8 @@ class Handler(exports.Handler):
 
 _watch_device: network.NetworkDevice | None = None
 _watches: dict[int, Callable[[], object]] = {}
+# The watches that fire until cancelled (a device's events).
+_lasting: set[int] = set()
 
 
 def watch(pollable: poll.Pollable, callback: Callable[[], object]) -> Callable[[], None]:
@@ -468,13 +490,32 @@ def watch(pollable: poll.Pollable, callback: Callable[[], object]) -> Callable[[
     if _watch_device is None:
         _watch_device = network.NetworkDevice()
     device = _watch_device
+    return _register(device, lambda: device.watch(pollable), callback)
+
+
+def _watch_events(device: network.NetworkDevice, callback: Callable[[], object]) -> Callable[[], None]:
+    """Calls ``callback`` whenever ``device`` has events pending, until
+    cancelled (``network-device.watch-events``: one call into the guest for
+    many events, instead of one per event)."""
+    return _register(device, device.watch_events, callback, lasting=True)
+
+
+def _register(
+    device: network.NetworkDevice,
+    make: Callable[[], int],
+    callback: Callable[[], object],
+    lasting: bool = False,
+) -> Callable[[], None]:
     try:
-        watch_id = device.watch(pollable)
+        watch_id = make()
     except Err as error:
         raise WebSocketError._from_wit(error.value) from None
     _watches[watch_id] = callback
+    if lasting:
+        _lasting.add(watch_id)
 
     def cancel() -> None:
+        _lasting.discard(watch_id)
         if _watches.pop(watch_id, None) is not None:
             device.unwatch(watch_id)
 
@@ -488,7 +529,7 @@ class WatchHandler(exports.WatchHandler):
     """
 
     def on_ready(self, watch: int) -> None:
-        callback = _watches.pop(watch, None)
+        callback = _watches.get(watch) if watch in _lasting else _watches.pop(watch, None)
         if callback is None:
             return
         try:
