@@ -708,6 +708,7 @@ async fn hold_in_guest(url: &str, count: usize) -> wasmtime::Result<(Duration, u
     let mut config = WebSocketConfig::with_policy(AllowList::allow_all());
     config.max_sockets = count;
     config.max_sockets_per_device = count;
+    config.max_held_sockets = count;
     let stdout = MemoryOutputPipe::new(1 << 16);
     let args = ["bench", "pull", "hold", url, &count.to_string(), "0", "0"];
     let wasi = WasiCtx::builder()

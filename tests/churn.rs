@@ -37,3 +37,13 @@ async fn a_thousand_connects_and_disconnects_leak_nothing() {
         "file descriptors: {fds_before} before, {fds_after} after"
     );
 }
+
+#[tokio::test]
+async fn a_callback_holding_its_own_socket_does_not_keep_it_after_the_close() {
+    // The Rust SDK drops a socket's callbacks after its close event: one that
+    // captured the socket held it (and the host's handle) forever before.
+    let server = serve(echo_journaling).await;
+    let run = support::probe("self-owning", &[&server.url()]).await;
+    assert_eq!(run.stdout, ["close ok", "closed 1005"]);
+    assert_eq!((run.live_sockets, run.held_sockets), (0, 0));
+}

@@ -167,3 +167,13 @@ async fn a_taken_nickname_is_refused_with_4001() {
     }
     assert_eq!(chat_lines(&ann), ["ann: first", "bob: done"]);
 }
+
+#[tokio::test]
+async fn python_callbacks_assigned_to_the_decorators_names_run() {
+    // `ws.on_message = f` (websocket-client's habit) used to shadow the
+    // decorator method and the callback never ran.
+    let echo = EchoServer::start().await.unwrap();
+    let run = run_language_guest("tests/guests/py-callbacks/app.py", &[&echo.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(run.stdout, ["open", "message assigned", "close 1000"]);
+}

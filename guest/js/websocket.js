@@ -526,18 +526,22 @@ export function parseURL(url) {
 }
 
 // `protocols` is a string or a sequence of strings; each must be a token,
-// and none may be offered twice.
+// and none may be offered twice (compared ASCII case-insensitively: tokens
+// are ASCII).
 export function parseProtocols(protocols) {
   const list = typeof protocols === 'object' && protocols !== null && typeof protocols[Symbol.iterator] === 'function'
     ? Array.from(protocols, String)
     : [String(protocols)];
-  for (const [index, protocol] of list.entries()) {
+  const offered = new Set();
+  for (const protocol of list) {
     if (!TOKEN.test(protocol)) {
       throw new DOMException(`WebSocket: '${protocol}' is not a valid subprotocol`, 'SyntaxError');
     }
-    if (list.indexOf(protocol) !== index) {
+    const folded = protocol.toLowerCase();
+    if (offered.has(folded)) {
       throw new DOMException(`WebSocket: the subprotocol '${protocol}' is offered twice`, 'SyntaxError');
     }
+    offered.add(folded);
   }
   return list;
 }

@@ -407,7 +407,11 @@ impl WebSocket {
                 // The close event is the last: the socket no longer needs to
                 // be kept alive for callbacks.
                 LIVE_SOCKETS.with(|sockets| sockets.borrow_mut().remove(&self.inner.id));
-                call!(on_close, info)
+                call!(on_close, info);
+                // Nor does it need them any more: a callback holding its own
+                // socket would otherwise keep both (and the host's handle)
+                // alive for good, a reference cycle.
+                *self.inner.callbacks.borrow_mut() = Callbacks::default();
             }
         }
     }

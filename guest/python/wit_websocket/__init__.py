@@ -50,7 +50,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from enum import IntEnum, StrEnum
-from typing import get_args
+from typing import Generic, TypeVar, get_args, overload
 
 from componentize_py_types import Err
 from wit_world import exports
@@ -265,11 +265,44 @@ class NetworkDevice:
         return self._device.subscribe()
 
 
+_C = TypeVar("_C")
+
+
+class _CallbackAttribute(Generic[_C]):
+    """``ws.on_message`` and its kin: a decorator that sets ``onmessage``
+    (``@ws.on_message``), and, assigned (``ws.on_message = f``, the habit
+    websocket-client teaches), the same as setting ``onmessage``.
+    """
+
+    def __init__(self, attribute: str) -> None:
+        self._attribute = attribute
+        self.__doc__ = f"Decorator (or assign a function): sets ``{attribute}``."
+
+    @overload
+    def __get__(self, ws: None, owner: type | None = None) -> "_CallbackAttribute[_C]": ...
+    @overload
+    def __get__(self, ws: "WebSocket", owner: type | None = None) -> Callable[[_C], _C]: ...
+    def __get__(
+        self, ws: "WebSocket | None", owner: type | None = None
+    ) -> "_CallbackAttribute[_C] | Callable[[_C], _C]":
+        if ws is None:
+            return self
+
+        def decorate(callback: _C) -> _C:
+            setattr(ws, self._attribute, callback)
+            return callback
+
+        return decorate
+
+    def __set__(self, ws: "WebSocket", callback: _C | None) -> None:
+        setattr(ws, self._attribute, callback)
+
+
 class WebSocket:
     """One WebSocket connection, as the browser's ``WebSocket`` object.
 
     Made by :meth:`NetworkDevice.create_websocket`. Set the callbacks as
-    attributes (``ws.onmessage = f``) or with the decorators
+    attributes (``ws.onmessage = f``, or ``ws.on_message = f``) or with the decorators
     (``@ws.on_message``); they get this object first.
 
     An exception raised by a callback is printed with its traceback to stderr
@@ -388,25 +421,10 @@ class WebSocket:
             handle, self._handle = self._handle, None
             handle.__exit__(None, None, None)
 
-    def on_open(self, callback: OpenCallback) -> OpenCallback:
-        """Decorator: sets ``onopen``."""
-        self.onopen = callback
-        return callback
-
-    def on_message(self, callback: MessageCallback) -> MessageCallback:
-        """Decorator: sets ``onmessage``."""
-        self.onmessage = callback
-        return callback
-
-    def on_error(self, callback: ErrorCallback) -> ErrorCallback:
-        """Decorator: sets ``onerror``."""
-        self.onerror = callback
-        return callback
-
-    def on_close(self, callback: CloseCallback) -> CloseCallback:
-        """Decorator: sets ``onclose``."""
-        self.onclose = callback
-        return callback
+    on_open = _CallbackAttribute[OpenCallback]("onopen")
+    on_message = _CallbackAttribute[MessageCallback]("onmessage")
+    on_error = _CallbackAttribute[ErrorCallback]("onerror")
+    on_close = _CallbackAttribute[CloseCallback]("onclose")
 
     def _dispatch(self, kind: types.EventKind) -> None:
         match kind:

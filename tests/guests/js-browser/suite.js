@@ -140,6 +140,8 @@ test('constructor: a fragment is a SyntaxError, even an empty one', () => {
 
 test('constructor: a protocol offered twice is a SyntaxError', () => {
   throwsDOMException('SyntaxError', () => new WebSocket(echo, ['chat', 'chat']), "['chat', 'chat']");
+  // Compared as ASCII case-insensitive, as the handshake's header values are.
+  throwsDOMException('SyntaxError', () => new WebSocket(echo, ['echo', 'eCho']), "['echo', 'eCho']");
 });
 
 test('constructor: a protocol that is not a token is a SyntaxError', () => {

@@ -294,6 +294,13 @@ fn main() {
                 device.update();
             }
         }
+        // A callback holding its own socket, the app's handle dropped.
+        "self-owning" => {
+            let ws = connect(&urls[0]);
+            let me = ws.clone();
+            ws.on_open(move |_| report("close", me.close()));
+            ws.on_close(|_, info| println!("closed {}", info.code));
+        }
         "create-each" => {
             for url in urls {
                 report(&format!("create {url}"), device.create_websocket(url));
