@@ -797,14 +797,14 @@ fn most_at_once(log: &[String], prefix: &str) -> usize {
 async fn a_guest_waits_for_its_own_dns_lookups_and_never_holds_up_anothers() {
     let server = serve(echo_journaling).await;
     let port = server.address.port();
-    let dns = SlowDns::start(300);
+    let dns = SlowDns::start(500);
     let config = || WebSocketConfig {
         max_dns_lookups: 2,
         resolver: dns.resolver(),
         ..support::allow_all()
     };
-    // Eight names at once from one guest, against a server taking 300 ms
-    // for each; meanwhile a second guest looks up one name.
+    // Eight names at once from one guest, against a server taking 500 ms
+    // for each (four rounds of two); meanwhile a second guest looks up one.
     let many: Vec<String> = (0..8)
         .map(|n| format!("ws://many{n}.slow.test:{port}/"))
         .collect();
@@ -824,9 +824,9 @@ async fn a_guest_waits_for_its_own_dns_lookups_and_never_holds_up_anothers() {
     let all_many: Vec<_> = (0..8)
         .map(|n| started(&format!("many{n}.slow.test.")).expect("every name is looked up"))
         .collect();
-    // The other guest's lookup did not wait behind them: it started while
-    // most of the first guest's were still to come.
+    // The other guest's lookup did not wait behind them: it started before
+    // the first guest's last round (with one cap for both, it would come last).
     let one_started = started("one.slow.test.").expect("looked up");
     let many_after = all_many.iter().filter(|&&at| at > one_started).count();
-    assert!(many_after >= 4, "{log:#?}");
+    assert!(many_after >= 2, "{log:#?}");
 }
