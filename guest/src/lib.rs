@@ -150,9 +150,11 @@ fn live_socket(id: u64) -> Option<WebSocket> {
 }
 
 /// The guest's door to the network: it creates sockets and delivers their
-/// events (Turbulenz's `NetworkDevice`).
+/// events (Turbulenz's `NetworkDevice`). Clones are handles to the same
+/// device, so a callback can keep one (to reconnect from `on_close`, say).
+#[derive(Clone)]
 pub struct NetworkDevice {
-    device: wit::NetworkDevice,
+    device: Rc<wit::NetworkDevice>,
 }
 
 impl Default for NetworkDevice {
@@ -165,7 +167,7 @@ impl NetworkDevice {
     /// A new device. An app usually needs one.
     pub fn new() -> Self {
         Self {
-            device: wit::NetworkDevice::new(),
+            device: Rc::new(wit::NetworkDevice::new()),
         }
     }
 
@@ -227,6 +229,12 @@ impl NetworkDevice {
 
 /// One WebSocket connection, as the browser's `WebSocket` object. Clones are
 /// handles to the same socket.
+///
+/// Dropping every handle does not close it, as losing the last reference to
+/// a browser's `WebSocket` does not: the SDK keeps a socket until its close
+/// event, so its callbacks still run (then drops them, and the host's handle
+/// with the last of yours). [`destroy`](Self::destroy) ends it at once. (The
+/// WIT's own handle is destroyed on drop; this type wraps it.)
 #[derive(Clone)]
 pub struct WebSocket {
     inner: Rc<SocketInner>,

@@ -138,7 +138,7 @@ fn report_io<T>(what: &str, result: std::io::Result<T>) {
 }
 
 /// Connection `n` of `count`: close on open, start the next on close.
-fn churn(device: Rc<NetworkDevice>, url: String, count: u32, n: u32) {
+fn churn(device: NetworkDevice, url: String, count: u32, n: u32) {
     if n > count {
         println!("churned {count}");
         return;
@@ -720,10 +720,11 @@ fn main() {
             }
             println!("allocated {} MiB", hoard.len());
         }
-        // Opens and closes COUNT connections one after another.
+        // Opens and closes COUNT connections one after another, each from
+        // the last one's on_close (with a clone of the device).
         "churn" => {
             let count: u32 = urls[1].parse().unwrap();
-            let device = Rc::new(NetworkDevice::new());
+            let device = NetworkDevice::new();
             churn(device, urls[0].clone(), count, 1);
         }
         // Closes at once, while the socket is still connecting.
