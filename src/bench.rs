@@ -130,14 +130,16 @@ enum Measure {
 /// The clients of the echo workloads: the native baseline, the bench guest
 /// through the host (push, pull, and async: the SDK's Stream/Sink socket),
 /// tungstenite inside a guest, and the JavaScript and Python bench guests
-/// through the host.
-const CLIENTS: [&str; 9] = [
+/// through the host (`js-aot`: the JavaScript one compiled ahead of time with
+/// weval, where `guest/componentize --install weval` has built it).
+const CLIENTS: [&str; 10] = [
     "native",
     "push",
     "pull",
     "in-guest",
     "async",
     "js",
+    "js-aot",
     "python",
     "js-async",
     "python-async",
@@ -176,6 +178,8 @@ struct Setup {
     /// The JavaScript and Python guests, where their toolchains could build them.
     js: Option<Component>,
     python: Option<Component>,
+    /// The JavaScript guest compiled ahead of time, where weval is installed.
+    js_aot: Option<Component>,
 }
 
 impl Setup {
@@ -216,12 +220,17 @@ impl Setup {
         };
         let [js, python] = LANGUAGE_GUESTS.map(|(name, entry)| {
             (runs(name) || runs(&format!("{name}-async")))
-                .then(|| language_guest(&runner, name, entry))
+                .then(|| language_guest(&runner, name, entry, &[]))
                 .flatten()
         });
+        let (_, js_entry) = LANGUAGE_GUESTS[0];
+        let js_aot = runs("js-aot")
+            .then(|| language_guest(&runner, "js-aot", js_entry, &["--aot"]))
+            .flatten();
         Ok(Self {
             js,
             python,
+            js_aot,
             ws,
             wss,
             rtt_ws,
@@ -306,6 +315,7 @@ impl Setup {
             client => {
                 let (component, mode) = match client {
                     "js" => (self.js.as_ref(), "push"),
+                    "js-aot" => (self.js_aot.as_ref(), "push"),
                     "python" => (self.python.as_ref(), "push"),
                     "js-async" => (self.js.as_ref(), "async"),
                     "python-async" => (self.python.as_ref(), "async"),
@@ -392,7 +402,11 @@ pub async fn run(
         println!("bench: {IN_GUEST_TLS_FILE} was not built (no clang): no in-guest wss figures");
     }
     let mut guests = vec![("rust", Some(&setup.guest))];
-    for (name, component) in [("js", &setup.js), ("python", &setup.python)] {
+    for (name, component) in [
+        ("js", &setup.js),
+        ("js-aot", &setup.js_aot),
+        ("python", &setup.python),
+    ] {
         if runs(name) && component.is_none() {
             println!("bench: the {name} guest could not be built: no {name} figures");
         }
@@ -803,10 +817,16 @@ async fn instantiate_time(
 /// Builds a JavaScript or Python bench guest with `guest/componentize` (which
 /// installs its toolchain on first use) and compiles it; `None`, with the
 /// reason on stderr, where that fails (no node/npm or python3).
-fn language_guest(runner: &GuestRunner, name: &str, entry: &str) -> Option<Component> {
+fn language_guest(
+    runner: &GuestRunner,
+    name: &str,
+    entry: &str,
+    flags: &[&str],
+) -> Option<Component> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let wasm = root.join(format!("target/language-guests/bench-{name}.wasm"));
     let built = std::process::Command::new(root.join("guest/componentize"))
+        .args(flags)
         .arg(root.join(entry))
         .arg(&wasm)
         .stdout(std::process::Stdio::null())

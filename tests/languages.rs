@@ -169,11 +169,20 @@ async fn a_taken_nickname_is_refused_with_4001() {
 }
 
 #[tokio::test]
-async fn python_callbacks_assigned_to_the_decorators_names_run() {
+async fn python_callbacks_assigned_to_the_decorators_names_run_and_errors_have_classes() {
     // `ws.on_message = f` (websocket-client's habit) used to shadow the
     // decorator method and the callback never ran.
     let echo = EchoServer::start().await.unwrap();
     let run = run_language_guest("tests/guests/py-callbacks/app.py", &[&echo.url()]).await;
     assert_eq!(run.status, 0, "{:#?}", run.stdout);
-    assert_eq!(run.stdout, ["open", "message assigned", "close 1000"]);
+    assert_eq!(
+        run.stdout,
+        [
+            "bad url: InvalidURI ValueError WebSocketError kind=invalid-url",
+            "bad close code: InvalidCloseCode ValueError WebSocketError kind=invalid-close-code",
+            "open",
+            "message assigned",
+            "close 1000"
+        ]
+    );
 }

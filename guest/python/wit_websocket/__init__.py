@@ -60,7 +60,24 @@ from wit_world.imports import wit_websocket_client_network as network
 from wit_world.imports import wit_websocket_client_types as types
 
 __all__ = [
+    "ConnectionRefused",
+    "DNSFailure",
     "ErrorKind",
+    "IOFailure",
+    "InvalidCloseCode",
+    "InvalidHandshake",
+    "InvalidOptions",
+    "InvalidState",
+    "InvalidStatus",
+    "InvalidURI",
+    "InvalidUTF8",
+    "LimitExceeded",
+    "NotPermitted",
+    "PayloadTooBig",
+    "ProtocolError",
+    "ReasonTooLong",
+    "TLSError",
+    "Timeout",
     "Handler",
     "WatchHandler",
     "clear_timer",
@@ -121,10 +138,13 @@ assert set(_KIND_OF_CASE) == set(get_args(types.ErrorCode)), "ErrorKind must mat
 class WebSocketError(Exception):
     """A failed operation (raised) or a failed connection (passed to ``onerror``).
 
-    One class rather than a hierarchy: ``kind`` says which WIT ``error-code``
-    case it is, ``message`` says what happened, for people, and ``status`` is
-    the HTTP status when the server refused the upgrade
-    (``kind == "handshake-rejected"``), else ``None``.
+    The base of a hierarchy to catch by (``except InvalidURI``, ``except
+    ValueError`` for any bad argument, ``except InvalidStatus as e: e.status``),
+    with the names Python's ``websockets`` uses where it has one; each class
+    also derives from the built-in exception it is a case of. ``kind`` says
+    which WIT ``error-code`` case it is, ``message`` what happened, for people,
+    and ``status`` the HTTP status when the server refused the upgrade, else
+    ``None``.
     """
 
     def __init__(self, kind: ErrorKind, message: str, status: int | None = None) -> None:
@@ -139,19 +159,109 @@ class WebSocketError(Exception):
     @classmethod
     def _from_wit(cls, error: types.ErrorCode) -> "WebSocketError":
         kind = _KIND_OF_CASE[type(error)]
+        made = _CLASS_OF_KIND[kind]
         match error:
             case types.ErrorCode_HandshakeRejected(rejection):
-                return cls(kind, f"HTTP {rejection.status}: {rejection.message}", rejection.status)
+                return made(kind, f"HTTP {rejection.status}: {rejection.message}", rejection.status)
             case types.ErrorCode_InvalidCloseCode(code):
-                return cls(kind, f"close code {code} is not 1000 or in 3000..=4999")
+                return made(kind, f"close code {code} is not 1000 or in 3000..=4999")
             case types.ErrorCode_ReasonTooLong(length):
-                return cls(kind, f"the close reason is {length} bytes of UTF-8, more than 123")
+                return made(kind, f"the close reason is {length} bytes of UTF-8, more than 123")
             case _:
-                return cls(kind, error.value)
+                return made(kind, error.value)
+
+
+class InvalidURI(WebSocketError, ValueError):
+    """``invalid-url``: not an absolute ``ws``/``wss``/``http(s)`` URL without a fragment."""
+
+
+class InvalidOptions(WebSocketError, ValueError):
+    """``invalid-options``: subprotocols or headers the handshake cannot carry."""
+
+
+class InvalidUTF8(WebSocketError, ValueError):
+    """``invalid-utf8``: text that is not UTF-8."""
+
+
+class InvalidCloseCode(WebSocketError, ValueError):
+    """``invalid-close-code``: a close code other than 1000 or 3000..=4999."""
+
+
+class ReasonTooLong(WebSocketError, ValueError):
+    """``reason-too-long``: a close reason over 123 bytes of UTF-8."""
+
+
+class NotPermitted(WebSocketError, PermissionError):
+    """``not-permitted``: the host's network policy refuses the destination."""
+
+
+class LimitExceeded(WebSocketError):
+    """``limit-exceeded``: one of the host's limits (sockets, buffered bytes, ...)."""
+
+
+class InvalidState(WebSocketError):
+    """``invalid-state``: not possible in the socket's state (sending while connecting, ...)."""
+
+
+class PayloadTooBig(WebSocketError):
+    """``message-too-large``: a message over the host's size limit."""
+
+
+class InvalidHandshake(WebSocketError):
+    """The opening handshake failed (the base of :class:`InvalidStatus`)."""
+
+
+class InvalidStatus(InvalidHandshake):
+    """``handshake-rejected``: the server answered the upgrade with ``status``."""
+
+
+class ProtocolError(WebSocketError):
+    """``protocol-violation``: the peer broke RFC 6455."""
+
+
+class DNSFailure(WebSocketError, OSError):
+    """``dns-failure``: the host name did not resolve."""
+
+
+class ConnectionRefused(WebSocketError, ConnectionRefusedError):
+    """``connection-refused``: nothing accepted the connection."""
+
+
+class TLSError(WebSocketError, OSError):
+    """``tls``: the TLS handshake or session failed."""
+
+
+class Timeout(WebSocketError, TimeoutError):
+    """``timeout``: connecting, closing or a keepalive took too long."""
+
+
+class IOFailure(WebSocketError, OSError):
+    """``io``: the connection failed (reset, ...)."""
+
+
+_CLASS_OF_KIND: dict[ErrorKind, type[WebSocketError]] = {
+    ErrorKind.INVALID_URL: InvalidURI,
+    ErrorKind.NOT_PERMITTED: NotPermitted,
+    ErrorKind.DNS_FAILURE: DNSFailure,
+    ErrorKind.CONNECTION_REFUSED: ConnectionRefused,
+    ErrorKind.TLS: TLSError,
+    ErrorKind.HANDSHAKE_REJECTED: InvalidStatus,
+    ErrorKind.PROTOCOL_VIOLATION: ProtocolError,
+    ErrorKind.MESSAGE_TOO_LARGE: PayloadTooBig,
+    ErrorKind.LIMIT_EXCEEDED: LimitExceeded,
+    ErrorKind.INVALID_STATE: InvalidState,
+    ErrorKind.INVALID_OPTIONS: InvalidOptions,
+    ErrorKind.INVALID_UTF8: InvalidUTF8,
+    ErrorKind.INVALID_CLOSE_CODE: InvalidCloseCode,
+    ErrorKind.REASON_TOO_LONG: ReasonTooLong,
+    ErrorKind.TIMEOUT: Timeout,
+    ErrorKind.IO: IOFailure,
+}
+assert set(_CLASS_OF_KIND) == set(ErrorKind), "every error kind has its class"
 
 
 def _destroyed() -> WebSocketError:
-    return WebSocketError(ErrorKind.INVALID_STATE, "the socket was destroyed")
+    return InvalidState(ErrorKind.INVALID_STATE, "the socket was destroyed")
 
 
 # Sockets that may still get events, by id. This keeps each socket (and, through
