@@ -59,9 +59,25 @@ export function watchEvents(events, callback) {
 // The ids of the watches that fire until cancelled.
 const lasting = new Set();
 
+// Each call into the guest is one turn of the event loop (its promise jobs
+// run at its end): values the HTML spec takes "as of the last time the event
+// loop reached step 1", as `bufferedAmount`, are kept per turn.
+let turn = 0;
+
+/** The current turn of the event loop; a new one starts with each call in. */
+export function currentTurn() {
+  return turn;
+}
+
+/** Starts a turn (each export does, before anything else). */
+export function newTurn() {
+  turn += 1;
+}
+
 /** The WIT `watch-handler` export: re-export it from the component's entry. */
 export const watchHandler = {
   onReady(id) {
+    newTurn();
     const callback = watches.get(id);
     if (!lasting.has(id)) watches.delete(id);
     callback?.();

@@ -30,7 +30,7 @@
 import { NetworkDevice } from 'wit-websocket:client/network@0.1.3';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
-import { pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';
+import { currentTurn, newTurn, pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';
 
 export { watchHandler, setTimeout, setInterval, clearTimeout, clearInterval } from './event-loop.js';
 
@@ -152,6 +152,11 @@ export class WebSocket extends EventTarget {
   #outbox = [];
   #outboxBytes = 0;
   #pendingClose = null; // close()'s [code, reason], held while #outbox drains
+  // The host's buffered bytes as of this turn of the event loop (asked on
+  // the first read in a turn), plus what was sent since: bufferedAmount
+  // must not fall while a script runs.
+  #bufferedTurn = -1;
+  #buffered = 0;
   // The event handler attributes (onopen, ...): type → { callback, listener }.
   #handlers = new Map();
 
@@ -191,8 +196,11 @@ export class WebSocket extends EventTarget {
   get extensions() { return this.#extensions; }
 
   get bufferedAmount() {
-    const host = this.#handle === null ? 0 : Number(this.#handle.bufferedAmount());
-    return host + this.#outboxBytes + this.#unsentBytes;
+    if (this.#bufferedTurn !== currentTurn()) {
+      this.#bufferedTurn = currentTurn();
+      this.#buffered = this.#handle === null ? 0 : Number(this.#handle.bufferedAmount());
+    }
+    return this.#buffered + this.#outboxBytes + this.#unsentBytes;
   }
 
   get binaryType() { return this.#binaryType; }
@@ -306,8 +314,16 @@ export class WebSocket extends EventTarget {
       // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
       let error;
       try {
-        if (message.tag === 'text') this.#handle.sendUtf8(utf8.encode(message.val));
-        else this.#handle.send(message);
+        let sent;
+        if (message.tag === 'text') {
+          const bytes = utf8.encode(message.val);
+          this.#handle.sendUtf8(bytes);
+          sent = bytes.byteLength;
+        } else {
+          this.#handle.send(message);
+          sent = message.val.byteLength;
+        }
+        if (this.#bufferedTurn === currentTurn()) this.#buffered += sent;
         return;
       } catch (thrown) {
         error = errorCodeOf(thrown);
@@ -365,6 +381,7 @@ export class WebSocket extends EventTarget {
 
   #closed({ code, reason, wasClean }) {
     this.#state = CLOSED;
+    this.#buffered = 0; // counted in #unsentBytes from now on
     if (this.#handle !== null) {
       this.#unsentBytes += Number(this.#handle.bufferedAmount());
       live.delete(this.#handle.id());
@@ -391,6 +408,7 @@ export class WebSocket extends EventTarget {
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
     const pushed = (socket, kind) => {
+      newTurn();
       const ws = live.get(socket.id());
       if (ws !== undefined) deliver(ws, kind);
       return pendingFetches();
@@ -454,6 +472,7 @@ for (const [name, cls] of [['WebSocket', WebSocket], ['MessageEvent', MessageEve
 export function main(start) {
   return {
     run() {
+      newTurn();
       startEventLoop();
       let result;
       try {

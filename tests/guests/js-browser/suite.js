@@ -390,6 +390,28 @@ test('send() after close() does not throw and grows bufferedAmount', async () =>
   sameList(growth, [14, 11], 'bufferedAmount growth (while CLOSING, then CLOSED)');
 });
 
+test('bufferedAmount does not fall while a script runs', async () => {
+  const ws = new WebSocket(echo);
+  const seen = [];
+  await closed(ws, () => {
+    ws.binaryType = 'arraybuffer';
+    ws.onopen = () => {
+      ws.send(new Uint8Array(4 << 20));
+      const first = ws.bufferedAmount;
+      // The host writes meanwhile; the value is the one of this turn.
+      const until = Date.now() + 200;
+      while (Date.now() < until);
+      const later = ws.bufferedAmount;
+      ws.send('12345');
+      seen.push(first > 0, later === first, ws.bufferedAmount === first + 5);
+    };
+    ws.onmessage = (event) => {
+      if (typeof event.data === 'string') ws.close(1000);
+    };
+  });
+  sameList(seen, [true, true, true], 'bufferedAmount > 0, unchanged after 200 ms, then grown by a send');
+});
+
 // ---- connection state ------------------------------------------------------
 
 test('extensions is permessage-deflate after open', async () => {
