@@ -169,7 +169,7 @@ async fn a_taken_nickname_is_refused_with_4001() {
 }
 
 #[tokio::test]
-async fn python_callbacks_assigned_to_the_decorators_names_run_and_errors_have_classes() {
+async fn python_sdk_idioms_assigned_callbacks_error_classes_with_blocks_and_seconds() {
     // `ws.on_message = f` (websocket-client's habit) used to shadow the
     // decorator method and the callback never ran.
     let echo = EchoServer::start().await.unwrap();
@@ -180,6 +180,8 @@ async fn python_callbacks_assigned_to_the_decorators_names_run_and_errors_have_c
         [
             "bad url: InvalidURI ValueError WebSocketError kind=invalid-url",
             "bad close code: InvalidCloseCode ValueError WebSocketError kind=invalid-close-code",
+            "negative timeout: ValueError",
+            "with: echoed 'in a with block', then CLOSING",
             "open",
             "message assigned",
             "close 1000"

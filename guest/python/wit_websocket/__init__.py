@@ -46,6 +46,7 @@ built, not when it runs: create devices and sockets in ``start``.
 """
 
 import heapq
+import math
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -275,6 +276,18 @@ ErrorCallback = Callable[["WebSocket", WebSocketError], object]
 CloseCallback = Callable[["WebSocket", int, str, bool], object]
 
 
+def _milliseconds(name: str, seconds: float | None, milliseconds: int | None) -> int | None:
+    """A duration given in seconds (or, the older way, in milliseconds) as the
+    WIT's milliseconds, rounded up so a short timeout never becomes none."""
+    if seconds is None:
+        return milliseconds
+    if milliseconds is not None:
+        raise TypeError(f"give {name} or {name}_ms, not both")
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError(f"{name} must be a finite number of seconds, not {seconds!r}")
+    return math.ceil(seconds * 1000)
+
+
 def _connect_options(
     protocols: Iterable[str],
     headers: Mapping[str, str] | Iterable[tuple[str, str]],
@@ -312,9 +325,11 @@ class NetworkDevice:
         protocols: Iterable[str] = (),
         *,
         headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+        connect_timeout: float | None = None,
+        keepalive_interval: float | None = None,
+        compression: bool | None = None,
         connect_timeout_ms: int | None = None,
         keepalive_interval_ms: int | None = None,
-        compression: bool | None = None,
     ) -> "WebSocket":
         """Starts connecting to ``url`` and returns the socket, still CONNECTING.
 
@@ -322,7 +337,14 @@ class NetworkDevice:
         absolute and without a fragment. ``protocols`` are the subprotocols to
         offer, ``headers`` extra upgrade-request headers; ``None`` options ask
         for the host's default (``compression``: permessage-deflate, offered
-        unless ``False``).
+        unless ``False``). ``connect_timeout`` (the whole opening handshake)
+        and ``keepalive_interval`` (a ping when the connection has been quiet
+        that long) are in seconds; ``connect_timeout_ms`` and
+        ``keepalive_interval_ms``, the same in milliseconds, stay for older code.
+
+        Usable as a context manager: leaving the ``with`` block closes the
+        socket with 1000, as ``websockets``' ``with connect(...)`` does (for
+        apps that run their own loop with :meth:`update`).
 
         Raises :class:`WebSocketError` when no socket was created: kind
         ``invalid-url``, ``invalid-options``, ``not-permitted`` (the host's
@@ -330,7 +352,11 @@ class NetworkDevice:
         later, through ``onerror`` then ``onclose``.
         """
         options = _connect_options(
-            protocols, headers, connect_timeout_ms, keepalive_interval_ms, compression
+            protocols,
+            headers,
+            _milliseconds("connect_timeout", connect_timeout, connect_timeout_ms),
+            _milliseconds("keepalive_interval", keepalive_interval, keepalive_interval_ms),
+            compression,
         )
         try:
             handle = self._device.create_websocket(url, options)
@@ -519,6 +545,15 @@ class WebSocket:
             self._live_handle().close(code, reason)
         except Err as error:
             raise WebSocketError._from_wit(error.value) from None
+
+    def __enter__(self) -> "WebSocket":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Closes with 1000 unless closing or closed already; the close event
+        still comes (delivered by :meth:`NetworkDevice.update`, or pushed)."""
+        if self.ready_state in (ReadyState.CONNECTING, ReadyState.OPEN):
+            self.close(1000)
 
     def destroy(self) -> None:
         """Releases the socket at once (Turbulenz's ``destroy``): a live

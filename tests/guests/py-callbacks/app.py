@@ -2,8 +2,11 @@
 users write them (``ws.on_message = f``), and by the browser's names
 (``ws.onclose = f``): each must run. And errors caught by their classes.
 
-Usage: app URL. Prints how a bad URL and a bad close code were caught, then
-``open``, ``message ECHO`` and ``close CODE``.
+Also a socket in a ``with`` block (pull mode), with timeouts in seconds.
+
+Usage: app URL. Prints how a bad URL, a bad close code and a negative timeout
+were caught, what the ``with`` block's socket echoed and its state after the
+block, then ``open``, ``message ECHO`` and ``close CODE``.
 """
 
 import sys
@@ -13,6 +16,7 @@ from wit_websocket import (
     InvalidCloseCode,
     InvalidURI,
     NetworkDevice,
+    ReadyState,
     WatchHandler,
     WebSocket,
     WebSocketError,
@@ -38,6 +42,24 @@ def start(args: list[str]) -> None:
         ws.close(999)
     except InvalidCloseCode as error:
         print(f"bad close code: {caught(error)}")
+    try:
+        device.create_websocket(args[1], connect_timeout=-1)
+    except ValueError as error:
+        print(f"negative timeout: {type(error).__name__}")
+
+    # A device of its own: its loop below must not take the other socket's events.
+    looped = NetworkDevice()
+    echoed: list[str | bytes] = []
+    with looped.create_websocket(args[1], connect_timeout=5.0, keepalive_interval=30.0) as pulled:
+        pulled.onmessage = lambda ws, data: echoed.append(data)
+        while pulled.ready_state is ReadyState.CONNECTING:
+            looped.wait()
+            looped.update()
+        pulled.send("in a with block")
+        while not echoed:
+            looped.wait()
+            looped.update()
+    print(f"with: echoed {echoed[0]!r}, then {pulled.ready_state.name}")
 
     def opened(ws: WebSocket) -> None:
         print("open")
