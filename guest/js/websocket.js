@@ -83,8 +83,8 @@ export class MessageEvent extends Event {
     super(type, init);
     if (init === undefined || init === null) return;
     if (init.data !== undefined) this.#data = init.data;
-    if (init.origin !== undefined) this.#origin = String(init.origin);
-    if (init.lastEventId !== undefined) this.#lastEventId = String(init.lastEventId);
+    if (init.origin !== undefined) this.#origin = toDOMString(init.origin);
+    if (init.lastEventId !== undefined) this.#lastEventId = toDOMString(init.lastEventId);
     this.#source = init.source ?? null;
     if (init.ports !== undefined && init.ports !== null) this.#ports = Object.freeze([...init.ports]);
   }
@@ -125,7 +125,7 @@ export class CloseEvent extends Event {
     init ??= {};
     this.#wasClean = Boolean(init.wasClean);
     this.#code = (Number(init.code ?? 0) >>> 0) & 0xffff; // WebIDL unsigned short
-    this.#reason = init.reason === undefined ? '' : String(init.reason);
+    this.#reason = init.reason === undefined ? '' : toDOMString(init.reason);
   }
 
   get wasClean() { return this.#wasClean; }
@@ -162,7 +162,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url, protocols = []) {
     if (arguments.length === 0) throw new TypeError('WebSocket constructor: At least 1 argument required');
-    const parsed = parseURL(String(url).toWellFormed());
+    const parsed = parseURL(toDOMString(url).toWellFormed());
     const offered = parseProtocols(protocols);
     super();
     this.#url = parsed.href;
@@ -205,7 +205,7 @@ export class WebSocket extends EventTarget {
 
   get binaryType() { return this.#binaryType; }
   set binaryType(value) {
-    value = String(value);
+    value = toDOMString(value);
     // An enumeration attribute ignores values outside the enumeration.
     if (value === 'blob' || value === 'arraybuffer') this.#binaryType = value;
   }
@@ -456,6 +456,17 @@ for (const target of [WebSocket, WebSocket.prototype]) {
   });
 }
 
+// WebIDL puts attributes and operations on the prototype as enumerable
+// accessors and methods (class syntax makes them non-enumerable).
+for (const cls of [WebSocket, MessageEvent, CloseEvent]) {
+  for (const name of Object.getOwnPropertyNames(cls.prototype)) {
+    const descriptor = Object.getOwnPropertyDescriptor(cls.prototype, name);
+    if (name !== 'constructor' && descriptor.configurable) {
+      Object.defineProperty(cls.prototype, name, { ...descriptor, enumerable: true });
+    }
+  }
+}
+
 // Named here, not by `cls.name`: a bundler may rename the bindings.
 for (const [name, cls] of [['WebSocket', WebSocket], ['MessageEvent', MessageEvent], ['CloseEvent', CloseEvent]]) {
   Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: name, configurable: true });
@@ -516,7 +527,7 @@ export function checkClose(caller, code, reason) {
     }
   }
   if (reason !== undefined) {
-    reason = String(reason).toWellFormed();
+    reason = toDOMString(reason).toWellFormed();
     if (utf8.encode(reason).length > 123) {
       throw new DOMException(`${caller}: the reason is longer than 123 bytes of UTF-8`, 'SyntaxError');
     }
@@ -549,8 +560,8 @@ export function parseURL(url) {
 // are ASCII).
 export function parseProtocols(protocols) {
   const list = typeof protocols === 'object' && protocols !== null && typeof protocols[Symbol.iterator] === 'function'
-    ? Array.from(protocols, String)
-    : [String(protocols)];
+    ? Array.from(protocols, toDOMString)
+    : [toDOMString(protocols)];
   const offered = new Set();
   for (const protocol of list) {
     if (!TOKEN.test(protocol)) {
@@ -573,7 +584,7 @@ function toMessage(data) {
   if (ArrayBuffer.isView(data)) {
     return { tag: 'binary', val: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
   }
-  return { tag: 'text', val: String(data).toWellFormed() };
+  return { tag: 'text', val: toDOMString(data).toWellFormed() };
 }
 
 function byteLength(message) {
@@ -586,6 +597,12 @@ function toArrayBuffer(bytes) {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
     ? bytes.buffer
     : bytes.slice().buffer;
+}
+
+// WebIDL's DOMString conversion: ToString, which (unlike `String()`) throws
+// a TypeError for a Symbol.
+function toDOMString(value) {
+  return `${value}`;
 }
 
 // WebIDL `[Clamp] unsigned short`: clamped to 0..65535, rounded half to even.

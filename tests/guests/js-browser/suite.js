@@ -111,6 +111,27 @@ test('constants on the class and its prototype', () => {
   }
 });
 
+test('WebIDL: attributes and operations are enumerable, configurable members of the prototype', () => {
+  const members = [
+    [WebSocket, ['url', 'readyState', 'bufferedAmount', 'onopen', 'onerror', 'onclose', 'extensions', 'protocol', 'onmessage', 'binaryType', 'close', 'send']],
+    [MessageEvent, ['data', 'origin', 'lastEventId', 'source', 'ports']],
+    [CloseEvent, ['wasClean', 'code', 'reason']],
+  ];
+  for (const [cls, names] of members) {
+    for (const name of names) {
+      const descriptor = Object.getOwnPropertyDescriptor(cls.prototype, name);
+      check(descriptor?.enumerable === true && descriptor.configurable === true, `${name}: an enumerable, configurable member`);
+    }
+  }
+});
+
+test('WebIDL: a Symbol where a string is wanted is a TypeError', () => {
+  throwsTypeError(() => new WebSocket(Symbol('url')), 'new WebSocket(Symbol())');
+  throwsTypeError(() => new WebSocket(echo, Symbol('protocol')), 'a Symbol as the protocol');
+  throwsTypeError(() => new CloseEvent('close', { reason: Symbol('reason') }), "CloseEvent's reason");
+  throwsTypeError(() => new MessageEvent('message', { origin: Symbol('origin') }), "MessageEvent's origin");
+});
+
 test('the globals are installed', () => {
   same(globalThis.WebSocket, WebSocket, 'globalThis.WebSocket');
   check(new MessageEvent('message') instanceof Event, 'MessageEvent is not an Event');
