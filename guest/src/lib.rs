@@ -74,6 +74,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
+use std::time::Duration;
 
 /// The generated bindings for the `guest` world of `wit-websocket:client`.
 ///
@@ -423,6 +424,67 @@ impl WebSocket {
             }
         }
     }
+}
+
+/// A builder over the WIT record, with durations as [`Duration`]s:
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use wit_websocket_guest::{ConnectOptions, NetworkDevice};
+///
+/// let options = ConnectOptions::new()
+///     .protocol("chat.v2")
+///     .header("authorization", "Bearer 1234")
+///     .connect_timeout(Duration::from_secs(5))
+///     .keepalive_interval(Duration::from_secs(20));
+/// let ws = NetworkDevice::new().create_websocket_with("wss://example.com/chat", &options);
+/// # let _ = ws;
+/// ```
+impl ConnectOptions {
+    /// The host's defaults: no subprotocol, no extra header, the host's
+    /// timeouts, compression offered.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Offers `protocol` too (after those offered already, in order of preference).
+    pub fn protocol(mut self, protocol: impl Into<String>) -> Self {
+        self.protocols.push(protocol.into());
+        self
+    }
+
+    /// Adds a header to the upgrade request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// How long the whole opening handshake may take (whole milliseconds,
+    /// rounded up; at most `u32::MAX` ms).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout_ms = Some(whole_millis(timeout));
+        self
+    }
+
+    /// Sends a ping when the connection has been quiet this long, and fails
+    /// it when no pong follows.
+    pub fn keepalive_interval(mut self, interval: Duration) -> Self {
+        self.keepalive_interval_ms = Some(whole_millis(interval));
+        self
+    }
+
+    /// Offers permessage-deflate (`true`) or not (`false`), whatever the host's default.
+    pub fn compression(mut self, offer: bool) -> Self {
+        self.compression = Some(offer);
+        self
+    }
+}
+
+/// `duration` in milliseconds for the WIT, rounded up so that a short one
+/// never becomes zero, and capped at what a `u32` holds.
+fn whole_millis(duration: Duration) -> u32 {
+    let millis = duration.as_nanos().div_ceil(1_000_000);
+    u32::try_from(millis).unwrap_or(u32::MAX)
 }
 
 // The type is generated, so it cannot carry a derive of ours.

@@ -848,19 +848,25 @@ fn main() {
         // message, reports each echo, and closes after the third; exit ends
         // the guest with status 3.
         "connect" => {
-            let mut options = ConnectOptions::default();
+            // Built with the SDK's builder, so these tests cover it too.
+            let mut options = ConnectOptions::new();
             let mut then = "wait".to_string();
+            let millis = |value: &str| std::time::Duration::from_millis(value.parse().unwrap());
             for setting in &urls[1..] {
                 let (key, value) = setting.split_once('=').expect("KEY=VALUE");
                 match key {
-                    "protocols" => options.protocols = value.split(',').map(String::from).collect(),
+                    "protocols" => {
+                        for protocol in value.split(',') {
+                            options = options.protocol(protocol);
+                        }
+                    }
                     "header" => {
                         let (name, value) = value.split_once(':').expect("name:value");
-                        options.headers.push((name.to_string(), value.to_string()));
+                        options = options.header(name, value);
                     }
-                    "connect-timeout" => options.connect_timeout_ms = Some(value.parse().unwrap()),
-                    "keepalive" => options.keepalive_interval_ms = Some(value.parse().unwrap()),
-                    "compression" => options.compression = Some(value.parse().unwrap()),
+                    "connect-timeout" => options = options.connect_timeout(millis(value)),
+                    "keepalive" => options = options.keepalive_interval(millis(value)),
+                    "compression" => options = options.compression(value.parse().unwrap()),
                     "then" => then = value.to_string(),
                     other => panic!("unknown setting {other}"),
                 }
