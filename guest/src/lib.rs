@@ -426,6 +426,52 @@ impl WebSocket {
     }
 }
 
+/// The close codes of RFC 6455 by name, for [`WebSocket::close_with`] and
+/// [`CloseInfo::code`]:
+///
+/// ```no_run
+/// use wit_websocket_guest::{CloseCode, NetworkDevice};
+///
+/// let ws = NetworkDevice::new().create_websocket("wss://example.com/").unwrap();
+/// ws.on_close(|_, info| {
+///     if info.code != CloseCode::NORMAL && !CloseCode::is_application(info.code) {
+///         eprintln!("closed: {} {}", info.code, info.reason);
+///     }
+/// });
+/// ws.close_with(CloseCode::NORMAL, "done").ok();
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct CloseCode;
+
+impl CloseCode {
+    /// 1000: the purpose of the connection was fulfilled.
+    pub const NORMAL: u16 = 1000;
+    /// 1001: an endpoint is going away (a server shutting down, a page left).
+    pub const GOING_AWAY: u16 = 1001;
+    /// 1002: the peer broke the protocol.
+    pub const PROTOCOL_ERROR: u16 = 1002;
+    /// 1003: a message of a type the endpoint cannot take.
+    pub const UNSUPPORTED_DATA: u16 = 1003;
+    /// 1005: the close frame carried no code (never sent; reported).
+    pub const NO_STATUS: u16 = 1005;
+    /// 1006: the connection ended without a closing handshake (never sent; reported).
+    pub const ABNORMAL: u16 = 1006;
+    /// 1007: text that was not UTF-8.
+    pub const INVALID_PAYLOAD: u16 = 1007;
+    /// 1008: a message that violates the endpoint's policy.
+    pub const POLICY_VIOLATION: u16 = 1008;
+    /// 1009: a message too large to take.
+    pub const MESSAGE_TOO_BIG: u16 = 1009;
+    /// 1011: the server met an unexpected condition.
+    pub const INTERNAL_ERROR: u16 = 1011;
+
+    /// Whether `code` is one of the application's own (4000–4999), which
+    /// [`WebSocket::close_with`] accepts with 1000 and the registered 3000–3999.
+    pub fn is_application(code: u16) -> bool {
+        (4000..=4999).contains(&code)
+    }
+}
+
 /// A builder over the WIT record, with durations as [`Duration`]s:
 ///
 /// ```no_run

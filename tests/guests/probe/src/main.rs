@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use wit_websocket_guest::{
-    CloseInfo, ConnectOptions, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket, block_on,
-    clear_timer, connect as connect_async, set_interval, set_timeout,
+    CloseCode, CloseInfo, ConnectOptions, ErrorCode, Message, NetworkDevice, ReadyState, WebSocket,
+    block_on, clear_timer, connect as connect_async, set_interval, set_timeout,
 };
 
 wit_websocket_guest::export_handler!();
@@ -89,7 +89,7 @@ fn exchange(ws: &WebSocket) {
         println!("echo {n} {bytes} bytes matches={matches}");
         *received.borrow_mut() += 1;
         if n + 1 == exchange_messages().len() {
-            report("close", ws.close_with(1000, ""));
+            report("close", ws.close_with(CloseCode::NORMAL, ""));
         }
     });
 }
