@@ -317,3 +317,25 @@ fn the_wit_package_validates_and_builds_into_its_binary_form_with_wasm_tools() {
         );
     }
 }
+
+#[test]
+fn the_python_sdk_type_checks_with_mypy_strict() {
+    // The SDK's hints, checked against the bindings componentize-py
+    // generates for the WIT (the `wit_world` modules apps import).
+    let dir = scratch("mypy");
+    run(Command::new(root().join("guest/componentize")).args(["--install", "python"]));
+    run(
+        Command::new(root().join("target/guest-tools/python/bin/componentize-py"))
+            .arg("-d")
+            .arg(root().join("wit"))
+            .args(["-w", "app", "bindings"])
+            .arg(&dir),
+    );
+    let checked = run(Command::new(support::test_tool("mypy"))
+        .current_dir(root().join("guest/python"))
+        .env("MYPYPATH", &dir)
+        .args(["--strict", "--python-version", "3.11"])
+        .args(["--cache-dir", dir.join(".mypy_cache").to_str().unwrap()])
+        .args(["wit_websocket", "wit_websocket_asyncio"]));
+    assert!(checked.starts_with("Success"), "{checked}");
+}

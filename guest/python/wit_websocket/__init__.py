@@ -706,7 +706,9 @@ class WatchHandler(exports.WatchHandler):
 class _Timer:
     __slots__ = ("callback", "args", "every")
 
-    def __init__(self, callback: Callable[..., object], args: tuple, every: int | None) -> None:
+    def __init__(
+        self, callback: Callable[..., object], args: tuple[object, ...], every: int | None
+    ) -> None:
         self.callback = callback
         self.args = args
         self.every = every
@@ -757,7 +759,9 @@ def _fire_timers() -> None:
     _arm_timers()
 
 
-def _schedule(seconds: float, callback: Callable[..., object], args: tuple, repeat: bool) -> int:
+def _schedule(
+    seconds: float, callback: Callable[..., object], args: tuple[object, ...], repeat: bool
+) -> int:
     delay = max(0, int(seconds * 1_000_000_000))
     timer_id = next(_timer_ids)
     _timers[timer_id] = _Timer(callback, args, delay if repeat else None)

@@ -324,8 +324,8 @@ class connect:  # noqa: N801 - named as websockets' connect
         device.set_push(False)  # taken when read, never pushed to callbacks
         try:
             socket = device.create_websocket(self._url, self._options)
-        except Err as error:
-            raise WebSocketError._from_wit(error.value) from None
+        except Err as refused:
+            raise WebSocketError._from_wit(refused.value) from None
         connection = ClientConnection(device, socket)
         while True:
             match await connection._next_event():
