@@ -68,6 +68,22 @@
 //!     });
 //! }
 //! ```
+//!
+//! # Comparing values
+//!
+//! The WIT's records and variants ([`Message`], [`ErrorCode`], [`CloseInfo`],
+//! [`ConnectOptions`], ...) are `Clone`, `PartialEq`, `Eq` and `Hash`, so
+//! tests can `assert_eq!` them and apps can keep them in sets and maps:
+//!
+//! ```
+//! use wit_websocket_guest::{ErrorCode, Message};
+//!
+//! let refused = ErrorCode::InvalidState("the socket is closing".into());
+//! assert_eq!(refused.clone(), refused);
+//! let seen: std::collections::HashSet<Message> =
+//!     [Message::Text("hi".into()), Message::Text("hi".into())].into();
+//! assert_eq!(seen.len(), 1);
+//! ```
 
 #![warn(missing_docs)]
 
@@ -86,6 +102,7 @@ pub mod bindings {
         path: "wit",
         world: "wit-websocket:client/guest",
         generate_all,
+        additional_derives: [PartialEq, Eq, Hash],
         pub_export_macro: true,
         default_bindings_module: "wit_websocket_guest::bindings",
     });
