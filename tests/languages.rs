@@ -5,8 +5,11 @@
 mod support;
 
 use chat_server::ChatServer;
-use support::{GuestRun, language_component, run_guest, run_language_guest};
+use support::{
+    GuestRun, language_component, run_guest, run_language_guest, run_language_guest_with,
+};
 use wit_websocket_cli::echo_server::EchoServer;
+use wit_websocket_host::WebSocketConfig;
 
 /// A `ws://` URL on 127.0.0.1 where nothing listens.
 fn refused_url() -> String {
@@ -19,9 +22,15 @@ fn refused_url() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_javascript_websocket_class_behaves_as_the_whatwg_spec_says() {
     let echo = EchoServer::start().await.unwrap();
-    let run = run_language_guest(
+    // Messages of at most 8 MiB, so that a case can send one too large.
+    let config = WebSocketConfig {
+        max_message_size: 8 << 20,
+        ..support::allow_all()
+    };
+    let run = run_language_guest_with(
         "tests/guests/js-browser/suite.js",
         &[&echo.url(), &refused_url()],
+        config,
     )
     .await;
     let failed = run.lines_starting("not ok");

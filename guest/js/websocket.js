@@ -157,6 +157,9 @@ export class WebSocket extends EventTarget {
   // must not fall while a script runs.
   #bufferedTurn = -1;
   #buffered = 0;
+  // The host refused a message while open (too large, buffer full): the
+  // spec's "flagged as full", so an error event comes before the close event.
+  #flaggedFull = false;
   // The event handler attributes (onopen, ...): type → { callback, listener }.
   #handlers = new Map();
 
@@ -330,6 +333,7 @@ export class WebSocket extends EventTarget {
       }
       if (error.tag !== 'invalid-state') {
         console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);
+        this.#flaggedFull = true;
         this.#state = CLOSING;
         this.#handle.close(undefined, undefined);
       }
@@ -373,6 +377,7 @@ export class WebSocket extends EventTarget {
   }
 
   #failed(error) {
+    this.#flaggedFull = false; // this error event is the one
     this.#state = CLOSED;
     // A browser hides the reason from script but shows it in its console.
     console.error(`WebSocket connection to '${this.#url}' failed: ${describeErrorCode(error)}`);
@@ -390,6 +395,7 @@ export class WebSocket extends EventTarget {
       this.#handle[Symbol.dispose]();
       this.#handle = null;
     }
+    if (this.#flaggedFull) super.dispatchEvent(new Event('error'));
     super.dispatchEvent(new CloseEvent('close', { wasClean, code, reason }));
   }
 

@@ -433,6 +433,21 @@ test('bufferedAmount does not fall while a script runs', async () => {
   sameList(seen, [true, true, true], 'bufferedAmount > 0, unchanged after 200 ms, then grown by a send');
 });
 
+test('a message the host refuses fires error, then close (the spec\'s "flagged as full")', async () => {
+  // The suite's host takes messages of at most 8 MiB.
+  const ws = new WebSocket(echo);
+  const seen = [];
+  await closed(ws, () => {
+    ws.onopen = () => {
+      ws.send(new Uint8Array(9 << 20));
+      seen.push(`state ${ws.readyState}`, `buffered ${ws.bufferedAmount >= 9 << 20}`);
+    };
+    ws.onerror = () => seen.push('error');
+    ws.onclose = () => seen.push('close');
+  });
+  sameList(seen, ['state 2', 'buffered true', 'error', 'close'], 'events');
+});
+
 // ---- connection state ------------------------------------------------------
 
 test('extensions is permessage-deflate after open', async () => {
