@@ -197,3 +197,24 @@ async fn python_sdk_idioms_assigned_callbacks_error_classes_with_blocks_and_seco
         ]
     );
 }
+
+#[tokio::test]
+async fn an_unmodified_npm_library_for_browsers_runs_in_a_javascript_guest() {
+    // reconnecting-websocket 4.4.0: it uses the global WebSocket and
+    // setTimeout, and its module's top level calls Math.random(), which
+    // runs when the component is built (that failed the build before).
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-npm-library");
+    let installed = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(&dir)
+        .status()
+        .expect("npm runs");
+    assert!(installed.success(), "npm ci in {}", dir.display());
+    let echo = EchoServer::start().await.unwrap();
+    let run = run_language_guest("tests/guests/js-npm-library/app.js", &[&echo.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        ["echo: through reconnecting-websocket", "closed"]
+    );
+}

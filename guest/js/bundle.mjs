@@ -23,7 +23,35 @@ const bundle = await rolldown({
   // (globalThis.WebSocket, the handler's static block) are what apps use.
   treeshake: false,
 });
+// Runs before every module: top-level code runs when the component is built
+// (a Wizer snapshot), where the host's randomness cannot be reached, and
+// Math.random() or crypto.getRandomValues() there (as some npm libraries
+// do, e.g. reconnecting-websocket) would fail the build. Until `run` starts
+// (event-loop.js restores the real ones) a seeded generator stands in: values
+// drawn at the top level are the same in every run; draw them from `run` on
+// for real randomness.
+const banner = `{
+  const realRandom = Math.random;
+  const realFill = globalThis.crypto?.getRandomValues;
+  let seed = 0x9e3779b9;
+  const next = () => {
+    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
+    return seed >>> 0;
+  };
+  Math.random = () => next() / 4294967296;
+  if (realFill) {
+    globalThis.crypto.getRandomValues = (array) => {
+      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
+      for (let i = 0; i < bytes.length; i += 1) bytes[i] = next() & 0xff;
+      return array;
+    };
+  }
+  globalThis[Symbol.for('wit-websocket.build-time-randomness')] = () => {
+    Math.random = realRandom;
+    if (realFill) globalThis.crypto.getRandomValues = realFill;
+  };
+}`;
 // keepNames: a class renamed to avoid a clash keeps its `name`
 // (`CloseEvent`, not `CloseEvent$1`), as the unbundled code has it.
-await bundle.write({ file, format: 'esm', codeSplitting: false, keepNames: true });
+await bundle.write({ file, format: 'esm', codeSplitting: false, keepNames: true, banner });
 await bundle.close();

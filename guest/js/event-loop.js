@@ -245,6 +245,10 @@ export function clearInterval(id) {
 export function startEventLoop() {
   if (started) return;
   started = true;
+  // The real randomness, now that the host can be reached (see bundle.mjs).
+  const restore = globalThis[Symbol.for('wit-websocket.build-time-randomness')];
+  delete globalThis[Symbol.for('wit-websocket.build-time-randomness')];
+  restore?.();
   const start = now();
   for (const timer of queue) timer.deadline += start;
   arm();
