@@ -87,6 +87,10 @@
 
 #![warn(missing_docs)]
 
+// The bindings name the SDK's own types by this path, which apps' expansions
+// of the export macro resolve too.
+extern crate self as wit_websocket_guest;
+
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -103,11 +107,16 @@ pub mod bindings {
         world: "wit-websocket:client/guest",
         generate_all,
         additional_derives: [PartialEq, Eq, Hash],
+        // The SDK's own ErrorCode, with messages for people (see error.rs).
+        with: {
+            "wit-websocket:client/types@0.1.3/error-code": wit_websocket_guest::ErrorCode,
+        },
         pub_export_macro: true,
         default_bindings_module: "wit_websocket_guest::bindings",
     });
 }
 
+mod error;
 mod runtime;
 mod stream;
 mod timer;
@@ -121,9 +130,10 @@ pub use timer::{TimerId, clear_timer, set_interval, set_timeout};
 use bindings::wasi::io::poll;
 use bindings::wit_websocket::client::network as wit;
 pub use bindings::wit_websocket::client::types::{
-    CloseInfo, ConnectOptions, ErrorCode, HandshakeRejection, Message, Pong, ReadyState,
+    CloseInfo, ConnectOptions, HandshakeRejection, Message, Pong, ReadyState,
 };
 use bindings::wit_websocket::client::types::{Event, EventKind};
+pub use error::ErrorCode;
 
 /// Exports the callbacks the host calls in push mode. Invoke it once, at the
 /// top level of the app's binary crate.

@@ -40,7 +40,7 @@ fn main() {
         std::process::exit(2)
     });
     if let Err(error) = block_on(echo(&url)) {
-        eprintln!("async-echo: {error:?}");
+        eprintln!("async-echo: {error}");
         std::process::exit(1);
     }
 }

@@ -29,7 +29,7 @@ fn main() {
     let ws = match device.create_websocket(&url) {
         Ok(ws) => ws,
         Err(error) => {
-            eprintln!("echo: cannot connect to {url}: {error:?}");
+            eprintln!("echo: cannot connect to {url}: {error}");
             std::process::exit(1);
         }
     };
@@ -45,7 +45,7 @@ fn main() {
                     sent.set(n);
                     println!("sent: {text}");
                 }
-                Err(error) => eprintln!("echo: send failed: {error:?}"),
+                Err(error) => eprintln!("echo: send failed: {error}"),
             }
         }
     };
@@ -68,10 +68,10 @@ fn main() {
         if sent.get() < count {
             send_next(ws);
         } else if let Err(error) = ws.close_with(1000, "done") {
-            eprintln!("echo: close failed: {error:?}");
+            eprintln!("echo: close failed: {error}");
         }
     });
-    ws.on_error(|_, error| eprintln!("error: {error:?}"));
+    ws.on_error(|_, error| eprintln!("error: {error}"));
     ws.on_close(|_, info| {
         println!(
             "closed: code {} reason {:?} clean {}",

@@ -42,7 +42,7 @@ fn main() {
     let ws = NetworkDevice::new()
         .create_websocket_with(&ws_url, &options)
         .unwrap_or_else(|error| {
-            eprintln!("connecting to {ws_url}: {error:?}");
+            eprintln!("connecting to {ws_url}: {error}");
             std::process::exit(1);
         });
     ws.on_open(|ws| ws.send_text("hello").expect("open sockets accept text"));
@@ -52,7 +52,7 @@ fn main() {
         }
         ws.close_with(1000, "done").expect("1000 is a valid code");
     });
-    ws.on_error(|_, error| eprintln!("error: {error:?}"));
+    ws.on_error(|_, error| eprintln!("error: {error}"));
     ws.on_close(|_, info| println!("closed {}", info.code));
 }
 

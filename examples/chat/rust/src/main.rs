@@ -39,7 +39,7 @@ fn main() {
     let ws = match device.create_websocket(&format!("{room_url}?nick={nick}")) {
         Ok(ws) => ws,
         Err(error) => {
-            eprintln!("chat: cannot join {room_url}: {error:?}");
+            eprintln!("chat: cannot join {room_url}: {error}");
             exit(1);
         }
     };
@@ -49,7 +49,7 @@ fn main() {
         println!("joined as {nick}");
         for line in &lines {
             if let Err(error) = ws.send_text(line) {
-                eprintln!("chat: cannot send: {error:?}");
+                eprintln!("chat: cannot send: {error}");
             }
         }
     });
@@ -67,7 +67,7 @@ fn main() {
             }
         }
     });
-    ws.on_error(|_, error| eprintln!("error: {error:?}"));
+    ws.on_error(|_, error| eprintln!("error: {error}"));
     ws.on_close(|_, info| println!("left: {}", info.code));
 }
 

@@ -65,7 +65,7 @@ fn connect(client: Rc<Client>) {
         Ok(ws) => ws,
         Err(error) => {
             // Refused by the host (bad URL, not permitted): retrying won't help.
-            eprintln!("reconnect: {error:?}");
+            eprintln!("reconnect: {error}");
             std::process::exit(1);
         }
     };
@@ -98,7 +98,7 @@ fn connect(client: Rc<Client>) {
         }
     });
 
-    ws.on_error(|_, error| println!("error {error:?}"));
+    ws.on_error(|_, error| println!("error {error}"));
 
     ws.on_close(move |_, info| {
         if let Some(timer) = heartbeat.take() {
