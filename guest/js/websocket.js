@@ -70,6 +70,32 @@ let deliver;
 // MessageEvent's factory for received messages (see its static block).
 let messageEvent;
 
+// StarlingMonkey's EventTarget calls listeners with `this` = globalThis
+// where the DOM says the event's currentTarget. Fixed for every EventTarget
+// (so WebSocket.prototype, as WebIDL wants, has no addEventListener of its
+// own): each callback runs through `listenerFor`, which also reports what it
+// throws and goes on, as the DOM does.
+const nativeAddEventListener = EventTarget.prototype.addEventListener;
+const nativeRemoveEventListener = EventTarget.prototype.removeEventListener;
+Object.defineProperties(EventTarget.prototype, {
+  addEventListener: {
+    value: function addEventListener(type, callback, options = undefined) {
+      return nativeAddEventListener.call(this, type, listenerFor(callback), options);
+    },
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  },
+  removeEventListener: {
+    value: function removeEventListener(type, callback, options = undefined) {
+      return nativeRemoveEventListener.call(this, type, listeners.get(callback) ?? callback, options);
+    },
+    writable: true,
+    enumerable: true,
+    configurable: true,
+  },
+});
+
 /** The `message` event (HTML's `MessageEvent`, without `initMessageEvent`). */
 export class MessageEvent extends Event {
   #data = null;
@@ -275,16 +301,6 @@ export class WebSocket extends EventTarget {
     }
   }
 
-  // Listeners run with `this` = the WebSocket and their exceptions reported
-  // (the native EventTarget calls them with `this` = globalThis).
-  addEventListener(type, callback, options) {
-    super.addEventListener(type, listenerFor(callback), options);
-  }
-
-  removeEventListener(type, callback, options) {
-    super.removeEventListener(type, listeners.get(callback) ?? callback, options);
-  }
-
   #getHandler(type) {
     return this.#handlers.get(type)?.callback ?? null;
   }
@@ -296,7 +312,7 @@ export class WebSocket extends EventTarget {
     const slot = this.#handlers.get(type);
     if (typeof value !== 'function') {
       if (slot) {
-        super.removeEventListener(type, slot.listener);
+        nativeRemoveEventListener.call(this, type, slot.listener);
         this.#handlers.delete(type);
       }
     } else if (slot) {
@@ -304,7 +320,7 @@ export class WebSocket extends EventTarget {
     } else {
       const added = { callback: value, listener: (event) => invoke(added.callback, this, event) };
       this.#handlers.set(type, added);
-      super.addEventListener(type, added.listener);
+      nativeAddEventListener.call(this, type, added.listener);
     }
   }
 

@@ -125,6 +125,19 @@ test('WebIDL: attributes and operations are enumerable, configurable members of 
   }
 });
 
+test('WebIDL: WebSocket.prototype has only its own members (listeners come from EventTarget)', () => {
+  const own = Object.getOwnPropertyNames(WebSocket.prototype).sort();
+  const expected = ['CLOSED', 'CLOSING', 'CONNECTING', 'OPEN', 'binaryType', 'bufferedAmount', 'close', 'constructor',
+    'extensions', 'onclose', 'onerror', 'onmessage', 'onopen', 'protocol', 'readyState', 'send', 'url'];
+  sameList(own, expected, 'own properties');
+  // And any EventTarget calls its listeners with `this` = the target, as the DOM says.
+  const target = new EventTarget();
+  let self = null;
+  target.addEventListener('x', function () { self = this; });
+  target.dispatchEvent(new Event('x'));
+  same(self, target, 'this in a listener');
+});
+
 test('WebIDL: a Symbol where a string is wanted is a TypeError', () => {
   throwsTypeError(() => new WebSocket(Symbol('url')), 'new WebSocket(Symbol())');
   throwsTypeError(() => new WebSocket(echo, Symbol('protocol')), 'a Symbol as the protocol');
