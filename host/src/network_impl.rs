@@ -196,8 +196,9 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             return Ok(Err(refusal));
         }
         queue.set_pushed(false);
-        let events = self.table.push(DeviceEvents(queue.clone()))?;
-        let pollable = subscribe(self.table, events)?;
+        // The pollable `subscribe` gives the guest, kept by the host.
+        let pollable =
+            network::HostNetworkDevice::subscribe(self, Resource::new_borrow(device.rep()))?;
         Ok(Ok(self.ctx.watches.add(&queue, pollable, true)))
     }
 
