@@ -489,3 +489,35 @@ async fn watches_are_capped_and_cancelled_ones_do_not_keep_the_guest_running() {
     // Hour-long timers, all cancelled: the run ended at once.
     assert_eq!(run.pending_watches, 0);
 }
+
+#[tokio::test] // one thread: the guests and the sockets share it
+async fn a_guest_that_keeps_a_watch_ready_does_not_hold_up_another() {
+    // 50,000 zero timers, each set from the last one's callback: the host's
+    // loop never has to wait for this guest. It must still let the other
+    // guest, and its socket's task, run meanwhile.
+    let server = serve(echo_journaling).await;
+    // Compiled before the race starts (compiling blocks the thread).
+    support::probe("rewatch", &["1"]).await;
+    let finished = std::sync::Mutex::new(Vec::new());
+    let run = |scenario: &'static str, args: Vec<String>| {
+        let finished = &finished;
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = support::probe(scenario, &args).await;
+            finished.lock().unwrap().push(scenario);
+            run
+        }
+    };
+    let (spinner, echo) = tokio::join!(
+        run("rewatch", vec!["50000".to_string()]),
+        run("echo", vec![server.url()]),
+    );
+    assert_eq!(spinner.stdout, ["rewatched"]);
+    assert!(
+        echo.stdout
+            .contains(&"push 1 close 3001 clean=true reason=bye now state=closed".to_string()),
+        "{:#?}",
+        echo.stdout
+    );
+    assert_eq!(*finished.lock().unwrap(), ["echo", "rewatch"]);
+}

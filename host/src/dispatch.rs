@@ -375,18 +375,23 @@ pub async fn run_until_idle_with<T: Send + 'static>(
         if view.ctx.is_idle() {
             return Ok(());
         }
-        if delivered > 0 {
-            continue;
-        }
-        let ready = {
-            let waiting = view.ctx.watches.wait_ready(view.table);
-            tokio::select! {
-                () = notified => None,
-                ready = waiting => Some(ready?),
+        if delivered == 0 {
+            let ready = {
+                let waiting = view.ctx.watches.wait_ready(view.table);
+                tokio::select! {
+                    () = notified => None,
+                    ready = waiting => Some(ready?),
+                }
+            };
+            if let Some(ready) = ready {
+                fire_watches(store, callbacks, ready, get).await?;
             }
-        };
-        if let Some(ready) = ready {
-            fire_watches(store, callbacks, ready, get).await?;
         }
+        // A guest that keeps a watch ready (a zero timer set again in each
+        // callback) never lets this loop wait: counted against the task's
+        // cooperative budget, it yields to the runtime's other tasks (sockets,
+        // other guests) once that is spent, rather than every turn, which
+        // would cost each round trip a trip through the scheduler.
+        tokio::task::coop::consume_budget().await;
     }
 }

@@ -300,6 +300,19 @@ fn main() {
             ws.on_open(move |_| report("close", me.close()));
             ws.on_close(|_, info| println!("closed {}", info.code));
         }
+        // Sets a zero timer again from each timer's callback, COUNT times.
+        "rewatch" => {
+            fn again(left: u32) {
+                if left == 0 {
+                    println!("rewatched");
+                    return;
+                }
+                wit_websocket_guest::set_timeout(std::time::Duration::ZERO, move || {
+                    again(left - 1)
+                });
+            }
+            again(urls[0].parse().unwrap());
+        }
         "create-each" => {
             for url in urls {
                 report(&format!("create {url}"), device.create_websocket(url));
