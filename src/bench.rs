@@ -121,8 +121,10 @@ const WORKLOADS: &[Workload] = &[
 enum Measure {
     /// Round trip p50 and p99.
     RoundTrip(Duration, Duration),
-    /// Time for all messages of a pipelined run.
-    Elapsed(Duration),
+    /// Time for all messages of a pipelined run, and the CPU time (user and
+    /// system) the bench process used for it: the client's, since the echo
+    /// servers of these workloads run in processes of their own.
+    Elapsed(Duration, Duration),
     /// How late a 10 ms interval timer ran while the guest echoed, p50 and p99.
     Lateness(Duration, Duration),
 }
@@ -297,6 +299,7 @@ impl Setup {
             return Ok(None);
         }
         let config = self.config(&url, workload.transport);
+        let cpu_before = process_cpu();
         let measure = match client {
             "native" => native(&url, workload, &self.client_tls).await?,
             "in-guest" => {
@@ -328,7 +331,10 @@ impl Setup {
                 in_guest(&self.runner, component, config, &args, &[], workload).await?
             }
         };
-        Ok(Some(measure))
+        Ok(Some(match measure {
+            Measure::Elapsed(elapsed, _) => Measure::Elapsed(elapsed, process_cpu() - cpu_before),
+            other => other,
+        }))
     }
 }
 
@@ -422,8 +428,8 @@ pub async fn run(
         }
     }
     println!(
-        "{:<20} {:<8} {:>14} {:>14} {:>12}",
-        "workload", "client", "p50 / msgs/s", "p99 / MB/s", ""
+        "{:<20} {:<8} {:>14} {:>14} {:>14}",
+        "workload", "client", "p50 / msgs/s", "p99 / MB/s", "CPU ms/MiB"
     );
     let mut ratios = Vec::new();
     let selected = WORKLOADS
@@ -465,9 +471,10 @@ pub async fn run(
                     micros(*p50),
                     micros(*p99)
                 ),
-                Some(Measure::Elapsed(elapsed)) => {
+                Some(Measure::Elapsed(elapsed, cpu)) => {
                     let (msgs, mbps) = throughput(workload, *elapsed);
-                    println!("{name:<20} {client:<8} {msgs:>14.0} {mbps:>14.1}");
+                    let cpu = cpu_per_mib(workload, *cpu);
+                    println!("{name:<20} {client:<8} {msgs:>14.0} {mbps:>14.1} {cpu:>14.2}");
                 }
                 // Only the timer workload reports lateness, outside this table.
                 Some(Measure::Lateness(..)) | None => {
@@ -862,9 +869,10 @@ fn ratio(
             micros(measured) / micros(base),
             micros(measured) - micros(base)
         )),
-        (Measure::Elapsed(measured), Measure::Elapsed(base)) => Some(format!(
-            "bench: {client}/{baseline} msgs {name} = {:.2}x",
-            base.as_secs_f64() / measured.as_secs_f64()
+        (Measure::Elapsed(measured, cpu), Measure::Elapsed(base, base_cpu)) => Some(format!(
+            "bench: {client}/{baseline} msgs {name} = {:.2}x (CPU per MiB {:.2}x)",
+            base.as_secs_f64() / measured.as_secs_f64(),
+            cpu.as_secs_f64() / base_cpu.as_secs_f64()
         )),
         _ => None,
     }
@@ -872,6 +880,25 @@ fn ratio(
 
 fn micros(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e6
+}
+
+/// CPU milliseconds per MiB of messages echoed (sent and received back).
+fn cpu_per_mib(workload: &Workload, cpu: Duration) -> f64 {
+    let mib = (workload.count * workload.size) as f64 / f64::from(1 << 20);
+    cpu.as_secs_f64() * 1e3 / mib
+}
+
+/// The CPU time this process has used so far, user and system.
+fn process_cpu() -> Duration {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage fills the struct it is given, or fails and leaves it zeroed.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let time =
+        |t: libc::timeval| Duration::from_micros(t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 fn throughput(workload: &Workload, elapsed: Duration) -> (f64, f64) {
@@ -884,7 +911,7 @@ fn throughput(workload: &Workload, elapsed: Duration) -> (f64, f64) {
 fn median(measures: &[Measure]) -> Measure {
     median_by(measures, |m| match m {
         Measure::RoundTrip(p50, _) => p50.as_secs_f64(),
-        Measure::Elapsed(elapsed) => elapsed.as_secs_f64(),
+        Measure::Elapsed(elapsed, _) => elapsed.as_secs_f64(),
         Measure::Lateness(p50, _) => p50.as_secs_f64(),
     })
 }
@@ -1009,7 +1036,7 @@ async fn native(
             let at = |q: f64| round_trips[((round_trips.len() - 1) as f64 * q) as usize];
             Measure::RoundTrip(at(0.5), at(0.99))
         }
-        _ => Measure::Elapsed(elapsed),
+        _ => Measure::Elapsed(elapsed, Duration::ZERO),
     })
 }
 
@@ -1063,7 +1090,10 @@ async fn in_guest(
                     Duration::from_nanos(p99),
                 ));
             }
-            Ok(Measure::Elapsed(Duration::from_nanos(ns[0])))
+            Ok(Measure::Elapsed(
+                Duration::from_nanos(ns[0]),
+                Duration::ZERO,
+            ))
         }
         _ => wasmtime::bail!("the guest {args:?} reported nothing usable: {output:?}"),
     }

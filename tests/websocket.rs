@@ -320,15 +320,15 @@ fn guest_components_import_network_and_export_handler_and_watch_handler() {
             .map(|(name, _)| name.to_string())
             .collect();
         assert!(
-            imports.contains(&"wit-websocket:client/network@0.1.3".to_string()),
+            imports.contains(&"wit-websocket:client/network@0.1.4".to_string()),
             "{guest}: {imports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/handler@0.1.3".to_string()),
+            exports.contains(&"wit-websocket:client/handler@0.1.4".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/watch-handler@0.1.3".to_string()),
+            exports.contains(&"wit-websocket:client/watch-handler@0.1.4".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(

@@ -10,7 +10,7 @@
 // (TCP pushes back on the server); a writer's `ready` waits until the
 // socket's buffered bytes fall to the low-water mark.
 
-import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.3';
+import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.4';
 import { watch } from './event-loop.js';
 import {
   checkClose,
@@ -179,7 +179,7 @@ export class WebSocketStream {
         if (this.#state !== 'open') throw new WebSocketError('WebSocketStream: the connection is closing');
         const message = messageOf(chunk);
         if (message === null) socket.sendUtf8(utf8.encode(chunk));
-        else socket.send(message);
+        else socket.sendBinary(message.val);
       },
       close: () => this.close(),
       abort: (reason) => this.close(reason instanceof WebSocketError ? reason : {}),
@@ -300,7 +300,7 @@ class TurbulenzWebSocket {
     const message = messageOf(data);
     try {
       if (message === null) this.#handle.sendUtf8(utf8.encode(data));
-      else this.#handle.send(message);
+      else this.#handle.sendBinary(message.val);
       return true;
     } catch (thrown) {
       console.error(`WebSocket.send: ${describeErrorCode(errorCodeOf(thrown))}`);

@@ -27,7 +27,7 @@
 // host only calls in when the guest is idle, so a listener that runs for long
 // holds every other socket's events back, as it would hold a page's.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.3';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.4';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
 import { currentTurn, newTurn, pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';
@@ -339,7 +339,7 @@ export class WebSocket extends EventTarget {
           this.#handle.sendUtf8(bytes);
           sent = bytes.byteLength;
         } else {
-          this.#handle.send(message);
+          this.#handle.sendBinary(message.val);
           sent = message.val.byteLength;
         }
         if (this.#bufferedTurn === currentTurn()) this.#buffered += sent;

@@ -109,7 +109,7 @@ pub mod bindings {
         additional_derives: [PartialEq, Eq, Hash],
         // The SDK's own ErrorCode, with messages for people (see error.rs).
         with: {
-            "wit-websocket:client/types@0.1.3/error-code": wit_websocket_guest::ErrorCode,
+            "wit-websocket:client/types@0.1.4/error-code": wit_websocket_guest::ErrorCode,
         },
         pub_export_macro: true,
         default_bindings_module: "wit_websocket_guest::bindings",
@@ -304,7 +304,10 @@ impl WebSocket {
     /// Sends a binary message. Fails with [`ErrorCode::InvalidState`] unless
     /// the socket is open; on error nothing was sent.
     pub fn send_binary(&self, bytes: &[u8]) -> Result<(), ErrorCode> {
-        self.send(&Message::Binary(bytes.to_vec()))
+        // Its own import: `send` takes a variant, which the bindings can only
+        // lower from an owned copy of the bytes.
+        self.with_handle(|ws| ws.send_binary(bytes))
+            .unwrap_or_else(|| Err(destroyed()))
     }
 
     /// Sends a message. Fails with [`ErrorCode::InvalidState`] unless the

@@ -246,6 +246,14 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         }
     }
 
+    fn send_binary(
+        &mut self,
+        socket: Resource<WebSocket>,
+        data: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        self.send(socket, Message::Binary(data))
+    }
+
     fn close(
         &mut self,
         socket: Resource<WebSocket>,

@@ -521,14 +521,13 @@ class WebSocket:
         open (``invalid-state``) or when the host's limits refuse the message
         (``message-too-large``, ``limit-exceeded``).
         """
-        if isinstance(data, str):
-            message: types.Message = types.Message_Text(data)
-        elif isinstance(data, (bytes, bytearray, memoryview)):
-            message = types.Message_Binary(bytes(data))
-        else:
+        if not isinstance(data, (str, bytes, bytearray, memoryview)):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
         try:
-            self._live_handle().send(message)
+            if isinstance(data, str):
+                self._live_handle().send(types.Message_Text(data))
+            else:
+                self._live_handle().send_binary(data if isinstance(data, bytes) else bytes(data))
         except Err as error:
             raise WebSocketError._from_wit(error.value) from None
 

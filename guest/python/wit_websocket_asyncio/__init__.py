@@ -247,11 +247,11 @@ class ClientConnection:
             raise self._closed
         if self._socket.buffered_amount() > self.high_water_mark:
             await wait_ready(self._socket.subscribe_writable(self.low_water_mark))
-        wire = (
-            types.Message_Text(message) if isinstance(message, str) else types.Message_Binary(bytes(message))
-        )
         try:
-            self._socket.send(wire)
+            if isinstance(message, str):
+                self._socket.send(types.Message_Text(message))
+            else:
+                self._socket.send_binary(message if isinstance(message, bytes) else bytes(message))
         except Err as error:
             if self._closed is not None:
                 raise self._closed from None

@@ -170,7 +170,7 @@ fuzz_target!(|ops: Vec<Op>| {
                 }
                 Op::SendBinary(i, bytes) => {
                     if let Some(s) = socket(i) {
-                        let _ = view.send(s, Message::Binary(bytes));
+                        let _ = view.send_binary(s, bytes);
                     }
                 }
                 Op::SendUtf8(i, bytes) => {
