@@ -305,6 +305,55 @@ async fn close_while_connecting_fails_the_connection() {
     }
 }
 
+#[tokio::test]
+async fn take_messages_packs_the_messages_at_the_head_of_the_queue_in_bounded_batches() {
+    use tokio_tungstenite::tungstenite::Message;
+    // On "go": four small messages, two of 3 MiB (together over the 4 MiB a
+    // batch packs past its first message), one more, then the close.
+    let server = serve(|mut ws: ServerSocket, _| async move {
+        use futures_util::SinkExt;
+        while let Some(Ok(message)) = ws.next().await {
+            if message.is_text() {
+                break;
+            }
+        }
+        let big = vec![7u8; 3 << 20];
+        for message in [
+            Message::text("one"),
+            Message::binary(vec![1, 2, 3]),
+            Message::text(""),
+            Message::text("two"),
+            Message::binary(big.clone()),
+            Message::binary(big),
+            Message::text("three"),
+        ] {
+            if ws.feed(message).await.is_err() {
+                return;
+            }
+        }
+        let _ = ws.close(None).await;
+        while ws.next().await.is_some() {}
+    })
+    .await;
+    let run = probe("take-messages", &[&server.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "before open: 0 messages",
+            "events open",
+            "go ok",
+            "batch 0: [text \"one\", binary [1, 2, 3], text \"\", text \"two\", binary 3145728 bytes]",
+            "payloads 3145737 bytes, used 3145737",
+            "batch 1: [binary 3145728 bytes, text \"three\"]",
+            "payloads 3145733 bytes, used 3145733",
+            "batch 2: []",
+            "payloads 0 bytes, used 0",
+            "events close 1005",
+        ]
+    );
+}
+
 #[test]
 fn guest_components_import_network_and_export_handler_and_watch_handler() {
     for guest in ["echo", "probe"] {

@@ -43,6 +43,7 @@ const CLOSED = 3;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 // The one network device, made on first use (never at build time). Its
 // events are not pushed one callback each: while a socket is live, the host
@@ -66,6 +67,7 @@ const listeners = new WeakMap();
 // can be reached from.
 export let handler;
 let deliver;
+let deliverPacked;
 
 // MessageEvent's factory for received messages (see its static block).
 let messageEvent;
@@ -392,6 +394,15 @@ export class WebSocket extends EventTarget {
     super.dispatchEvent(messageEvent(data, this.#origin));
   }
 
+  // A message from a packed batch: `payload` views the batch's bytes.
+  #receivedPacked(binary, payload) {
+    if (this.#state !== OPEN) return;
+    let data;
+    if (!binary) data = fromUtf8.decode(payload);
+    else data = this.#binaryType === 'blob' ? new Blob([payload]) : toArrayBuffer(payload);
+    super.dispatchEvent(messageEvent(data, this.#origin));
+  }
+
   #failed(error) {
     this.#flaggedFull = false; // this error event is the one
     this.#state = CLOSED;
@@ -427,6 +438,7 @@ export class WebSocket extends EventTarget {
 
   static {
     deliver = (ws, kind) => ws.#deliver(kind);
+    deliverPacked = (ws, binary, payload) => ws.#receivedPacked(binary, payload);
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
     const pushed = (socket, kind) => {
@@ -452,15 +464,29 @@ function watchEvents() {
   }
 }
 
-// Every pending event, from one `update`: one call into the guest for a
-// batch rather than one per event (each crossing costs more than handling a
-// small message). Like Node's `ws`, the events of a batch are dispatched one
-// after the other; promise jobs they queue run after the batch, not between
-// its events as between a browser's tasks.
+// The pending events, a batch per call into the guest rather than one call
+// each (each crossing costs more than handling a small message): the
+// messages at the head of the queue packed (`take-messages`: the bindings
+// lift a few flat lists, not an object per event), else every event with
+// `update`. The host calls again while events are pending. Like Node's `ws`,
+// the events of a batch are dispatched one after the other; promise jobs
+// they queue run after the batch, not between its events as between a
+// browser's tasks.
 function deliverEvents() {
-  for (const { socket, kind } of device.update()) {
-    const ws = live.get(socket);
-    if (ws !== undefined) deliver(ws, kind);
+  const { sockets, binary, lengths, payloads } = device.takeMessages();
+  if (lengths.length > 0) {
+    let start = 0;
+    for (let i = 0; i < lengths.length; i++) {
+      const end = start + lengths[i];
+      const ws = live.get(sockets[i]);
+      if (ws !== undefined) deliverPacked(ws, binary[i], payloads.subarray(start, end));
+      start = end;
+    }
+  } else {
+    for (const { socket, kind } of device.update()) {
+      const ws = live.get(socket);
+      if (ws !== undefined) deliver(ws, kind);
+    }
   }
   if (live.size === 0 && cancelEventWatch !== null) {
     cancelEventWatch();

@@ -18,6 +18,6 @@ wasmtime::component::bindgen!({
 });
 
 pub use wit_websocket::client::types::{
-    CloseInfo, ConnectOptions, ErrorCode, Event, EventKind, HandshakeRejection, Message, Pong,
-    ReadyState,
+    CloseInfo, ConnectOptions, ErrorCode, Event, EventKind, HandshakeRejection, Message,
+    MessageBatch, Pong, ReadyState,
 };

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
 
-use crate::bindings::EventKind;
+use crate::bindings::{EventKind, Message};
 use crate::socket::SocketShared;
 
 /// The most events one `update` (or one round of the push dispatcher) takes
@@ -25,6 +25,17 @@ use crate::socket::SocketShared;
 /// assert_eq!(MAX_EVENTS_PER_BATCH, 4096);
 /// ```
 pub const MAX_EVENTS_PER_BATCH: usize = 4096;
+
+/// The most payload one `take-messages` packs, past its first message: the
+/// packed list is one allocation in the guest, so it stays modest however
+/// much is queued.
+///
+/// ```
+/// use wit_websocket_host::device::MAX_PACKED_BYTES;
+///
+/// assert_eq!(MAX_PACKED_BYTES, 4 << 20);
+/// ```
+pub const MAX_PACKED_BYTES: usize = 4 << 20;
 
 /// One event waiting for the guest.
 pub(crate) struct QueuedEvent {
@@ -90,6 +101,31 @@ impl EventQueue {
         events
     }
 
+    /// Removes and returns the messages at the head of the queue, up to the
+    /// first other event, at most [`MAX_EVENTS_PER_BATCH`] of them and, past
+    /// the first, [`MAX_PACKED_BYTES`] of payload.
+    pub(crate) fn take_messages(&self) -> Vec<QueuedEvent> {
+        let events: Vec<_> = {
+            let mut queue = self.lock();
+            let (mut count, mut bytes) = (0, 0);
+            for event in queue.iter().take(MAX_EVENTS_PER_BATCH) {
+                let EventKind::Message(message) = &event.kind else {
+                    break;
+                };
+                bytes += message_len(message);
+                if count > 0 && bytes > MAX_PACKED_BYTES {
+                    break;
+                }
+                count += 1;
+            }
+            queue.drain(..count).collect()
+        };
+        for event in &events {
+            event.socket.dequeued(&event.kind);
+        }
+        events
+    }
+
     /// Drops the queued events of a destroyed socket.
     pub(crate) fn purge(&self, socket: &SocketShared) {
         self.lock().retain(|event| event.socket.id() != socket.id());
@@ -130,4 +166,12 @@ impl EventQueue {
 /// ```
 pub struct NetworkDevice {
     pub(crate) queue: Arc<EventQueue>,
+}
+
+/// A message's payload length in bytes.
+pub(crate) fn message_len(message: &Message) -> usize {
+    match message {
+        Message::Text(text) => text.len(),
+        Message::Binary(bytes) => bytes.len(),
+    }
 }

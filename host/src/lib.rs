@@ -418,10 +418,7 @@ impl WebSocketCtx {
         match kind {
             bindings::EventKind::Message(message) => {
                 self.stats.messages_received += 1;
-                self.stats.bytes_received += match message {
-                    bindings::Message::Text(text) => text.len(),
-                    bindings::Message::Binary(bytes) => bytes.len(),
-                } as u64;
+                self.stats.bytes_received += device::message_len(message) as u64;
             }
             bindings::EventKind::Close(info) => {
                 self.stats.last_close = Some(info.clone());

@@ -10,8 +10,10 @@ use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
-use crate::bindings::{ConnectOptions, ErrorCode, Event, EventKind, Message, Pong, ReadyState};
-use crate::device::{EventQueue, NetworkDevice};
+use crate::bindings::{
+    ConnectOptions, ErrorCode, Event, EventKind, Message, MessageBatch, Pong, ReadyState,
+};
+use crate::device::{EventQueue, NetworkDevice, message_len};
 use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
 use crate::rules;
 use crate::socket::WebSocket;
@@ -158,6 +160,48 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
                 kind: event.kind,
             })
             .collect())
+    }
+
+    fn take_messages(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<MessageBatch> {
+        let messages = self.table.get(&device)?.queue.take_messages();
+        let mut batch = MessageBatch {
+            sockets: Vec::with_capacity(messages.len()),
+            binary: Vec::with_capacity(messages.len()),
+            lengths: Vec::with_capacity(messages.len()),
+            payloads: Vec::with_capacity(
+                messages
+                    .iter()
+                    .map(|event| match &event.kind {
+                        EventKind::Message(message) => message_len(message),
+                        _ => 0,
+                    })
+                    .sum(),
+            ),
+        };
+        for event in messages {
+            if !self.ctx.note_delivery(&event.socket, &event.kind) {
+                continue;
+            }
+            let EventKind::Message(message) = event.kind else {
+                continue; // take_messages takes messages only
+            };
+            let (binary, payload) = match &message {
+                Message::Text(text) => (false, text.as_bytes()),
+                Message::Binary(bytes) => (true, bytes.as_slice()),
+            };
+            batch.sockets.push(event.socket.id());
+            batch.binary.push(binary);
+            let Ok(length) = u32::try_from(payload.len()) else {
+                // As lowering it in an `update` would: a 32-bit guest has no room.
+                wasmtime::bail!(
+                    "a message of {} bytes cannot reach a 32-bit guest",
+                    payload.len()
+                );
+            };
+            batch.lengths.push(length);
+            batch.payloads.extend_from_slice(payload);
+        }
+        Ok(batch)
     }
 
     fn subscribe(

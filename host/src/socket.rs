@@ -372,8 +372,7 @@ pub const EVENT_OVERHEAD: u64 = 128;
 fn queued_cost(kind: &EventKind) -> u64 {
     EVENT_OVERHEAD
         + match kind {
-            EventKind::Message(Message::Text(text)) => text.len() as u64,
-            EventKind::Message(Message::Binary(bytes)) => bytes.len() as u64,
+            EventKind::Message(message) => crate::device::message_len(message) as u64,
             _ => 0,
         }
 }

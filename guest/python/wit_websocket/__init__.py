@@ -382,12 +382,24 @@ class NetworkDevice:
         """Pull mode: runs the callbacks for every pending event, in order, and
         returns how many events there were. Never blocks.
         """
+        # The messages at the head of the queue come packed (a few flat
+        # lists rather than an object per event and level); the rest, from
+        # the first other event on, as events.
+        batch = self._device.take_messages()
+        start = 0
+        for socket_id, binary, length in zip(batch.sockets, batch.binary, batch.lengths):
+            end = start + length
+            socket = _live.get(socket_id)
+            if socket is not None:
+                payload = batch.payloads[start:end]
+                socket._call(socket.onmessage, payload if binary else payload.decode())
+            start = end
         events = self._device.update()
         for event in events:
             socket = _live.get(event.socket)
             if socket is not None:
                 socket._dispatch(event.kind)
-        return len(events)
+        return len(batch.lengths) + len(events)
 
     def wait(self) -> None:
         """Blocks until at least one event is pending (then call :meth:`update`)."""

@@ -610,6 +610,70 @@ fn main() {
             let cancelled = watches.iter().filter(|&&w| raw.unwatch(w)).count();
             println!("cancelled {cancelled}, again {}", raw.unwatch(watches[0]));
         }
+        // Pull mode with the raw imports: takes the open event, sends "go",
+        // and once the server has sent its messages and started closing,
+        // takes them packed until a batch is empty, then the rest (the close)
+        // with `update`.
+        "take-messages" => {
+            use wit_websocket_guest::bindings::wit_websocket::client::network;
+            use wit_websocket_guest::bindings::wit_websocket::client::types::EventKind;
+            let describe = |kind: &EventKind| match kind {
+                EventKind::Open => "open".to_string(),
+                EventKind::Message(_) => "message".to_string(),
+                EventKind::Error(error) => format!("error {}", describe_error(error)),
+                EventKind::Close(info) => format!("close {}", info.code),
+            };
+            let raw = network::NetworkDevice::new();
+            raw.set_push(false);
+            let ws = raw.create_websocket(&urls[0], None).expect("a valid URL");
+            println!(
+                "before open: {} messages",
+                raw.take_messages().lengths.len()
+            );
+            let mut kinds = Vec::new();
+            while kinds.is_empty() {
+                raw.subscribe().block();
+                kinds.extend(raw.update().iter().map(|event| describe(&event.kind)));
+            }
+            println!("events {}", kinds.join(", "));
+            report("go", ws.send(&Message::Text("go".to_string())));
+            let waiting = Instant::now();
+            while ws.ready_state() != ReadyState::Closing {
+                assert!(
+                    waiting.elapsed() < Duration::from_secs(20),
+                    "the server never closed"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            for batch_number in 0.. {
+                let batch = raw.take_messages();
+                let mut start = 0;
+                let mut described = Vec::new();
+                for ((socket, binary), length) in
+                    batch.sockets.iter().zip(&batch.binary).zip(&batch.lengths)
+                {
+                    let payload = &batch.payloads[start..start + *length as usize];
+                    start += *length as usize;
+                    assert_eq!(*socket, ws.id(), "each message names its socket");
+                    described.push(match (binary, payload.len() > 16) {
+                        (true, true) => format!("binary {} bytes", payload.len()),
+                        (true, false) => format!("binary {payload:?}"),
+                        (false, _) => format!("text {:?}", String::from_utf8_lossy(payload)),
+                    });
+                }
+                println!("batch {batch_number}: [{}]", described.join(", "));
+                println!("payloads {} bytes, used {start}", batch.payloads.len());
+                if batch.lengths.is_empty() {
+                    break;
+                }
+            }
+            let mut kinds = Vec::new();
+            while !kinds.iter().any(|kind: &String| kind.starts_with("close")) {
+                raw.subscribe().block();
+                kinds.extend(raw.update().iter().map(|event| describe(&event.kind)));
+            }
+            println!("events {}", kinds.join(", "));
+        }
         // Creates devices (keeping them) until the host says no.
         "many-devices" => {
             let mut devices = Vec::new();
