@@ -346,6 +346,12 @@ impl MessageDeflater {
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
+        if out.is_empty() {
+            // Nothing was pending (an empty message right after a flush): an
+            // empty stored block's first byte, which the tail completes
+            // (RFC 7692 §7.2.3.6); an empty payload is not valid deflate data.
+            out.push(0x00);
+        }
         if self.no_context_takeover {
             compress.reset();
         }
@@ -480,6 +486,10 @@ struct CompressedMessage {
     masked: bool,
     /// The deflate stream ended (a block with BFINAL): the rest is ignored.
     ended: bool,
+    /// Whether any compressed byte of it arrived. An empty compressed
+    /// payload is an empty message: the tail alone would inflate as the
+    /// start of a stored block and garble the messages after it.
+    fed: bool,
 }
 
 impl<S> DeflateStream<S> {
@@ -752,6 +762,7 @@ impl<S: AsyncRead + Unpin> DeflateStream<S> {
             .message
             .as_mut()
             .expect("a compressed frame belongs to a message");
+        message.fed |= available > 0;
         let consumed = if message.ended {
             available
         } else {
@@ -802,6 +813,7 @@ impl Inflater {
                     started: false,
                     masked: header.mask.is_some(),
                     ended: false,
+                    fed: false,
                 });
                 true
             }
@@ -815,7 +827,7 @@ impl Inflater {
     fn finish_message(&mut self, output: &mut Vec<u8>) -> Result<(), flate2::DecompressError> {
         let mut message = self.message.take().expect("a message to finish");
         let mut tail: &[u8] = &TAIL;
-        while !message.ended {
+        while !message.ended && message.fed {
             self.scratch.clear();
             let before = self.decompress.total_in();
             let status =
@@ -1015,6 +1027,9 @@ mod tests {
             let messages = [
                 WireMessage::text(""),
                 WireMessage::text("héllo"),
+                WireMessage::binary(Vec::new()),
+                WireMessage::text(""),
+                WireMessage::text("after empty ones"),
                 WireMessage::text(big.clone()),
                 WireMessage::binary((0..=255u8).cycle().take(300_000).collect::<Vec<u8>>()),
                 WireMessage::text(big),
@@ -1035,6 +1050,33 @@ mod tests {
             assert_eq!(server.get_ref().inflated_messages(), messages.len() as u64);
             assert_eq!(client.get_ref().inflated_messages(), messages.len() as u64);
         }
+    }
+
+    #[tokio::test]
+    async fn an_empty_compressed_payload_is_an_empty_message() {
+        // As some peers send an empty message: RSV1, no payload at all.
+        let params = DeflateParams {
+            server_no_context_takeover: false,
+            client_no_context_takeover: false,
+            server_max_window_bits: 15,
+            client_max_window_bits: 15,
+        };
+        let (a, mut b) = tokio::io::duplex(1024);
+        let mut io = DeflateStream::new(a);
+        io.negotiated(Some(&params), true, None);
+        let mut client = WebSocketStream::from_raw_socket(io, Role::Client, None).await;
+        let mut deflater = params.server_deflater();
+        let after = deflater.deflate(WireMessage::text("after"));
+        tokio::io::AsyncWriteExt::write_all(&mut b, &[0xc1, 0x00])
+            .await
+            .unwrap();
+        let mut server = WebSocketStream::from_raw_socket(b, Role::Server, None).await;
+        server.send(after).await.unwrap();
+        assert_eq!(client.next().await.unwrap().unwrap(), WireMessage::text(""));
+        assert_eq!(
+            client.next().await.unwrap().unwrap(),
+            WireMessage::text("after")
+        );
     }
 
     #[tokio::test]
