@@ -354,6 +354,46 @@ async fn take_messages_packs_the_messages_at_the_head_of_the_queue_in_bounded_ba
     );
 }
 
+#[tokio::test]
+async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
+    let server = serve(echo_journaling).await;
+    let run = probe("send-messages", &[&server.url()]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "whole: ok",
+            "partway: queued 1 then invalid-utf8 the text is not UTF-8: \
+             invalid utf-8 sequence of 1 bytes from index 0",
+            "close ok",
+        ]
+    );
+    server.journal.wait_for("ended").await;
+    assert_eq!(
+        server.journal.lines(),
+        [
+            "text hello",
+            "binary [1, 2, 3]",
+            "text ",
+            "text ok",
+            "close 1000 ",
+            "ended"
+        ]
+    );
+    // Lists that disagree are malformed arguments: the call traps.
+    let url = server.url();
+    let args = ["send-messages", url.as_str(), "disagree"];
+    let error = support::try_run_guest("probe", &args, support::allow_all())
+        .await
+        .expect_err("the call traps");
+    assert!(
+        format!("{error:?}").contains(
+            "send-messages: 1 binary flags and 1 lengths adding up to 4 bytes, for 3 bytes of payloads"
+        ),
+        "{error:?}"
+    );
+}
+
 #[test]
 fn guest_components_import_network_and_export_handler_and_watch_handler() {
     for guest in ["echo", "probe"] {

@@ -58,6 +58,17 @@ let cancelEventWatch = null;
 // here keeps its owned handle alive (dropping that would destroy the socket).
 const live = new Map();
 
+// While `deliverEvents` dispatches several messages, sends are packed (see
+// #transmit); the sockets with messages packed, and what sends them all.
+let packing = false;
+const packed = new Set();
+let sendAllPacked;
+// Messages up to this size are packed; larger ones go in a call of their own
+// (packing would copy them once more).
+const PACKED_MESSAGE_BYTES = 16 << 10;
+const PACK_KEPT_BYTES = 256 << 10;
+const EMPTY_PACK = new Uint8Array(0);
+
 // addEventListener's callbacks → the listener registered for each (see
 // `listenerFor`).
 const listeners = new WeakMap();
@@ -190,6 +201,13 @@ export class WebSocket extends EventTarget {
   #flaggedFull = false;
   // The event handler attributes (onopen, ...): type → { callback, listener }.
   #handlers = new Map();
+  // Messages sent in this turn, packed for one `send-messages` at its end
+  // (see #transmit): their bytes back to back, and per message whether it
+  // is binary and its length.
+  #packBytes = EMPTY_PACK;
+  #packLength = 0;
+  #packBinary = [];
+  #packLengths = [];
 
   constructor(url, protocols = []) {
     if (arguments.length === 0) throw new TypeError('WebSocket constructor: At least 1 argument required');
@@ -231,7 +249,7 @@ export class WebSocket extends EventTarget {
       this.#bufferedTurn = currentTurn();
       this.#buffered = this.#handle === null ? 0 : Number(this.#handle.bufferedAmount());
     }
-    return this.#buffered + this.#outboxBytes + this.#unsentBytes;
+    return this.#buffered + this.#packLength + this.#outboxBytes + this.#unsentBytes;
   }
 
   get binaryType() { return this.#binaryType; }
@@ -294,6 +312,8 @@ export class WebSocket extends EventTarget {
   close(code = undefined, reason = undefined) {
     [code, reason] = checkClose('WebSocket.close', code, reason);
     if (this.#state === CLOSING || this.#state === CLOSED) return;
+    this.#sendPacked(); // the messages sent before it go first
+    if (this.#state === CLOSING) return; // the host refused one: closing already
     this.#state = CLOSING;
     if (this.#outbox.length > 0) {
       this.#pendingClose = [code, reason]; // after the messages sent before it
@@ -326,37 +346,100 @@ export class WebSocket extends EventTarget {
     }
   }
 
-  // Hands one message to the host. A message it refuses while open is lost
-  // (invalid-state: the peer has started closing), or, when it is too large
-  // or the host's buffer is full, closes the connection as a browser does.
+  // Hands one message to the host. While a batch of received messages is
+  // dispatched, small ones are packed and go together in one `send-messages`
+  // call at its end (a call costs more than a small message: an echoing
+  // client sends as many calls fewer as it received messages); elsewhere,
+  // and large ones, at once (after any packed before them). A message the host refuses while open is
+  // lost (invalid-state: the peer has started closing), or, when it is too
+  // large or the host's buffer is full, closes the connection as a browser
+  // does.
   #transmit(message, size) {
-    if (message !== null && this.#handle !== null) {
-      // Text goes as UTF-8 bytes: componentize-js lowers a string through a
-      // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
-      let error;
+    if (message === null || this.#handle === null) {
+      this.#unsentBytes += size ?? byteLength(message);
+      return;
+    }
+    const binary = message.tag === 'binary';
+    // Text goes as UTF-8 bytes: componentize-js lowers a string through a
+    // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
+    const bytes = binary
+      ? new Uint8Array(message.val.buffer, message.val.byteOffset, message.val.byteLength)
+      : utf8.encode(message.val);
+    if (!packing || bytes.byteLength > PACKED_MESSAGE_BYTES) {
+      this.#sendPacked();
+      let error = null;
       try {
-        let sent;
-        if (message.tag === 'text') {
-          const bytes = utf8.encode(message.val);
-          this.#handle.sendUtf8(bytes);
-          sent = bytes.byteLength;
-        } else {
-          this.#handle.sendBinary(message.val);
-          sent = message.val.byteLength;
-        }
-        if (this.#bufferedTurn === currentTurn()) this.#buffered += sent;
-        return;
+        if (binary) this.#handle.sendBinary(bytes);
+        else this.#handle.sendUtf8(bytes);
       } catch (thrown) {
         error = errorCodeOf(thrown);
       }
-      if (error.tag !== 'invalid-state') {
-        console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);
-        this.#flaggedFull = true;
-        this.#state = CLOSING;
-        this.#handle.close(undefined, undefined);
+      this.#sent(bytes.byteLength, error === null ? 0 : bytes.byteLength, error);
+      return;
+    }
+    if (this.#packLength + bytes.byteLength > this.#packBytes.byteLength) {
+      const grown = new Uint8Array(Math.max(2 * this.#packBytes.byteLength, this.#packLength + bytes.byteLength, 4096));
+      grown.set(this.#packBytes.subarray(0, this.#packLength));
+      this.#packBytes = grown;
+    }
+    this.#packBytes.set(bytes, this.#packLength);
+    this.#packLength += bytes.byteLength;
+    this.#packBinary.push(binary);
+    this.#packLengths.push(bytes.byteLength);
+    if (this.#packLengths.length === 1) packed.add(this);
+  }
+
+  // The messages packed in this turn, to the host in one call.
+  #sendPacked() {
+    const count = this.#packLengths.length;
+    if (count === 0) return;
+    const binary = this.#packBinary;
+    const lengths = this.#packLengths;
+    const bytes = this.#packBytes.subarray(0, this.#packLength);
+    const total = this.#packLength;
+    this.#packBinary = [];
+    this.#packLengths = [];
+    this.#packLength = 0;
+    // A large batch's buffer is not kept for the next turn.
+    if (this.#packBytes.byteLength > PACK_KEPT_BYTES) this.#packBytes = EMPTY_PACK;
+    packed.delete(this);
+    let queued = count;
+    let error = null;
+    if (this.#handle === null) {
+      queued = 0;
+    } else {
+      try {
+        // One message alone goes by the import with one list to lower.
+        if (count === 1 && binary[0]) this.#handle.sendBinary(bytes);
+        else if (count === 1) this.#handle.sendUtf8(bytes);
+        else this.#handle.sendMessages(binary, Uint32Array.from(lengths), bytes);
+      } catch (thrown) {
+        if (count === 1) {
+          queued = 0;
+          error = errorCodeOf(thrown);
+        } else {
+          // The error is [how many were queued, why the next was refused].
+          if (!Array.isArray(thrown?.payload)) throw thrown;
+          [queued, error] = thrown.payload;
+        }
       }
     }
-    this.#unsentBytes += size ?? byteLength(message);
+    let unsent = 0;
+    for (let i = queued; i < count; i++) unsent += lengths[i];
+    this.#sent(total, unsent, error);
+  }
+
+  // Accounts for `total` bytes handed to the host, of which it refused
+  // `unsent` (for `error`).
+  #sent(total, unsent, error) {
+    if (this.#bufferedTurn === currentTurn()) this.#buffered += total - unsent;
+    this.#unsentBytes += unsent;
+    if (error !== null && error.tag !== 'invalid-state') {
+      console.error(`WebSocket: cannot send to '${this.#url}': ${describeErrorCode(error)}; closing`);
+      this.#flaggedFull = true;
+      this.#state = CLOSING;
+      this.#handle.close(undefined, undefined);
+    }
   }
 
   // Sends the messages at the head of the outbox whose bytes are ready, then
@@ -370,6 +453,7 @@ export class WebSocket extends EventTarget {
     if (this.#outbox.length === 0 && this.#pendingClose !== null) {
       const [code, reason] = this.#pendingClose;
       this.#pendingClose = null;
+      this.#sendPacked();
       this.#handle?.close(code, reason);
     }
   }
@@ -412,6 +496,7 @@ export class WebSocket extends EventTarget {
   }
 
   #closed({ code, reason, wasClean }) {
+    this.#sendPacked(); // refused now: counted as unsent
     this.#state = CLOSED;
     this.#buffered = 0; // counted in #unsentBytes from now on
     if (this.#handle !== null) {
@@ -438,6 +523,9 @@ export class WebSocket extends EventTarget {
 
   static {
     deliver = (ws, kind) => ws.#deliver(kind);
+    sendAllPacked = () => {
+      for (const ws of [...packed]) ws.#sendPacked();
+    };
     deliverPacked = (ws, binary, payload) => ws.#receivedPacked(binary, payload);
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
@@ -475,12 +563,18 @@ function watchEvents() {
 function deliverEvents() {
   const { sockets, binary, lengths, payloads } = device.takeMessages();
   if (lengths.length > 0) {
-    let start = 0;
-    for (let i = 0; i < lengths.length; i++) {
-      const end = start + lengths[i];
-      const ws = live.get(sockets[i]);
-      if (ws !== undefined) deliverPacked(ws, binary[i], payloads.subarray(start, end));
-      start = end;
+    packing = lengths.length > 1;
+    try {
+      let start = 0;
+      for (let i = 0; i < lengths.length; i++) {
+        const end = start + lengths[i];
+        const ws = live.get(sockets[i]);
+        if (ws !== undefined) deliverPacked(ws, binary[i], payloads.subarray(start, end));
+        start = end;
+      }
+    } finally {
+      packing = false;
+      sendAllPacked();
     }
   } else {
     for (const { socket, kind } of device.update()) {

@@ -298,6 +298,39 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         self.send(socket, Message::Binary(data))
     }
 
+    fn send_messages(
+        &mut self,
+        socket: Resource<WebSocket>,
+        binary: Vec<bool>,
+        lengths: Vec<u32>,
+        payloads: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), (u32, ErrorCode)>> {
+        let total: u64 = lengths.iter().map(|&length| u64::from(length)).sum();
+        if binary.len() != lengths.len() || total != payloads.len() as u64 {
+            wasmtime::bail!(
+                "send-messages: {} binary flags and {} lengths adding up to {total} bytes, \
+                 for {} bytes of payloads",
+                binary.len(),
+                lengths.len(),
+                payloads.len()
+            );
+        }
+        let mut start = 0;
+        for (queued, (binary, length)) in binary.into_iter().zip(lengths).enumerate() {
+            let payload = payloads[start..start + length as usize].to_vec();
+            start += length as usize;
+            let sent = if binary {
+                self.send_binary(Resource::new_borrow(socket.rep()), payload)?
+            } else {
+                self.send_utf8(Resource::new_borrow(socket.rep()), payload)?
+            };
+            if let Err(error) = sent {
+                return Ok(Err((queued as u32, error)));
+            }
+        }
+        Ok(Ok(()))
+    }
+
     fn close(
         &mut self,
         socket: Resource<WebSocket>,

@@ -36,6 +36,7 @@ enum Op {
     NewDevice,
     DropDevice(u8),
     Update(u8),
+    TakeMessages(u8),
     SubscribeDevice(u8),
     Create {
         device: u8,
@@ -49,6 +50,7 @@ enum Op {
     SendText(u8, String),
     SendBinary(u8, Vec<u8>),
     SendUtf8(u8, Vec<u8>),
+    SendMessages(u8, Vec<bool>, Vec<u32>, Vec<u8>),
     Close(u8, Option<u16>, Option<String>),
     DropSocket(u8),
     SubscribeSocket(u8),
@@ -131,6 +133,11 @@ fuzz_target!(|ops: Vec<Op>| {
                         let _ = view.update(d);
                     }
                 }
+                Op::TakeMessages(i) => {
+                    if let Some(d) = device(i) {
+                        let _ = view.take_messages(d);
+                    }
+                }
                 Op::SubscribeDevice(i) => {
                     if let Some(d) = device(i)
                         && let Ok(p) = HostNetworkDevice::subscribe(&mut view, d)
@@ -176,6 +183,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 Op::SendUtf8(i, bytes) => {
                     if let Some(s) = socket(i) {
                         let _ = view.send_utf8(s, bytes);
+                    }
+                }
+                Op::SendMessages(i, binary, lengths, payloads) => {
+                    if let Some(s) = socket(i) {
+                        let _ = view.send_messages(s, binary, lengths, payloads);
                     }
                 }
                 Op::Close(i, code, reason) => {

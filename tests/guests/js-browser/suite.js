@@ -100,6 +100,11 @@ async function echoes(messages, setup = () => {}) {
 
 const bytesOf = (buffer) => [...new Uint8Array(buffer)];
 
+// A message's data, short: long text by its length, binary by length and first byte.
+const shown = (data) => (typeof data === 'string'
+  ? (data.length > 10 ? `text ${data.length}` : data)
+  : `bytes ${data.byteLength} ${new Uint8Array(data)[0]}`);
+
 // ---- the interface -----------------------------------------------------------
 
 test('constants on the class and its prototype', () => {
@@ -390,6 +395,54 @@ test('a Blob is sent in order with the messages around it', async () => {
   const received = await echoes(['before', new Blob(['blob']), 'after'], (ws) => { ws.binaryType = 'arraybuffer'; });
   const shown = received.map((data) => (typeof data === 'string' ? data : new TextDecoder().decode(data)));
   sameList(shown, ['before', 'blob', 'after'], 'echoes');
+});
+
+test('messages sent in one task arrive in order, small and large, text and binary', async () => {
+  const large = 'x'.repeat(40000);
+  const sent = ['a', new Uint8Array([1, 2]), large, 'b', new Uint8Array(30000).fill(7), '', 'é', new Uint8Array(0)];
+  for (let i = 0; i < 200; i++) sent.push(`n${i}`);
+  const received = await echoes(sent, (ws) => { ws.binaryType = 'arraybuffer'; });
+  sameList(received.map(shown), sent.map((m) => shown(typeof m === 'string' ? m : m.buffer)), 'echoes');
+});
+
+test('messages sent while a batch of messages is handled keep their order', async () => {
+  // The echoes of 30 messages sent at once mostly arrive together; the
+  // replies each sends (small ones packed for one call at the batch's
+  // end, large ones at once) must reach the server in the order sent.
+  const ws = new WebSocket(echo);
+  ws.binaryType = 'arraybuffer';
+  const received = [];
+  const replies = (n) => [`r${n}`, 'y'.repeat(20000), new Uint8Array([n]), new Uint8Array(0), `s${n}`];
+  const expected = [];
+  for (let n = 0; n < 30; n++) expected.push(`p${n}`);
+  for (let n = 0; n < 30; n++) expected.push(...replies(n).map((m) => shown(typeof m === 'string' ? m : m.buffer)));
+  await closed(ws, () => {
+    ws.onopen = () => { for (let n = 0; n < 30; n++) ws.send(`p${n}`); };
+    ws.onmessage = (event) => {
+      received.push(shown(event.data));
+      if (typeof event.data === 'string' && event.data.startsWith('p')) {
+        for (const reply of replies(Number(event.data.slice(1)))) ws.send(reply);
+      }
+      if (received.length === expected.length) ws.close(1000);
+    };
+  });
+  sameList(received, expected, 'echoes');
+});
+
+test('bufferedAmount counts messages sent in this task at once, and a close() after them waits for none', async () => {
+  const ws = new WebSocket(echo);
+  const seen = [];
+  await closed(ws, () => {
+    ws.onopen = () => {
+      const before = ws.bufferedAmount;
+      for (let i = 0; i < 10; i++) ws.send('abc');
+      ws.send(new Uint8Array(5));
+      seen.push(ws.bufferedAmount - before);
+      ws.close(3000, 'after ten');
+    };
+    ws.onclose = (event) => seen.push(event.code, event.reason, event.wasClean);
+  });
+  sameList(seen, [35, 3000, 'after ten', true], 'growth, then the close the server echoed');
 });
 
 test('MessageEvent: origin is the URL origin, lastEventId "", source null, ports []', async () => {

@@ -674,6 +674,38 @@ fn main() {
             }
             println!("events {}", kinds.join(", "));
         }
+        // Sends packed messages with the raw import once open: a batch the
+        // host takes whole, then one it refuses partway (invalid UTF-8 in
+        // the second message); with `disagree`, lists that disagree instead
+        // (a trap).
+        "send-messages" => {
+            use wit_websocket_guest::bindings::wit_websocket::client::network;
+            let raw = network::NetworkDevice::new();
+            raw.set_push(false);
+            let ws = raw.create_websocket(&urls[0], None).expect("a valid URL");
+            while ws.ready_state() == ReadyState::Connecting {
+                raw.subscribe().block();
+                raw.update();
+            }
+            if urls.get(1).map(String::as_str) == Some("disagree") {
+                let _ = ws.send_messages(&[true], &[4], b"abc");
+                println!("not reached");
+                return;
+            }
+            let describe = |result: Result<(), (u32, ErrorCode)>| match result {
+                Ok(()) => "ok".to_string(),
+                Err((queued, error)) => format!("queued {queued} then {}", describe_error(&error)),
+            };
+            let whole = ws.send_messages(&[false, true, false], &[5, 3, 0], b"hello\x01\x02\x03");
+            println!("whole: {}", describe(whole));
+            let partway = ws.send_messages(&[false, false, false], &[2, 2, 2], b"ok\xff\xfeno");
+            println!("partway: {}", describe(partway));
+            report("close", ws.close(Some(1000), None));
+            while ws.ready_state() != ReadyState::Closed {
+                raw.subscribe().block();
+                raw.update();
+            }
+        }
         // Creates devices (keeping them) until the host says no.
         "many-devices" => {
             let mut devices = Vec::new();
