@@ -308,8 +308,9 @@ async fn close_while_connecting_fails_the_connection() {
 #[tokio::test]
 async fn take_messages_packs_the_messages_at_the_head_of_the_queue_in_bounded_batches() {
     use tokio_tungstenite::tungstenite::Message;
-    // On "go": four small messages, two of 3 MiB (together over the 4 MiB a
-    // batch packs past its first message), one more, then the close.
+    // On "go": four small messages, one of 3 MiB (over 64 KiB: it comes
+    // alone), one more, 70 of 60 KiB (over the 4 MiB a batch packs), then
+    // the close.
     let server = serve(|mut ws: ServerSocket, _| async move {
         use futures_util::SinkExt;
         while let Some(Ok(message)) = ws.next().await {
@@ -317,16 +318,16 @@ async fn take_messages_packs_the_messages_at_the_head_of_the_queue_in_bounded_ba
                 break;
             }
         }
-        let big = vec![7u8; 3 << 20];
-        for message in [
+        let mut messages = vec![
             Message::text("one"),
             Message::binary(vec![1, 2, 3]),
             Message::text(""),
             Message::text("two"),
-            Message::binary(big.clone()),
-            Message::binary(big),
+            Message::binary(vec![7u8; 3 << 20]),
             Message::text("three"),
-        ] {
+        ];
+        messages.extend((0..70).map(|_| Message::binary(vec![8u8; 60 << 10])));
+        for message in messages {
             if ws.feed(message).await.is_err() {
                 return;
             }
@@ -343,11 +344,16 @@ async fn take_messages_packs_the_messages_at_the_head_of_the_queue_in_bounded_ba
             "before open: 0 messages",
             "events open",
             "go ok",
-            "batch 0: [text \"one\", binary [1, 2, 3], text \"\", text \"two\", binary 3145728 bytes]",
-            "payloads 3145737 bytes, used 3145737",
-            "batch 1: [binary 3145728 bytes, text \"three\"]",
-            "payloads 3145733 bytes, used 3145733",
-            "batch 2: []",
+            "batch 0: [text \"one\", binary [1, 2, 3], text \"\", text \"two\"]",
+            "payloads 9 bytes, used 9",
+            "batch 1: [binary 3145728 bytes]",
+            "payloads 3145728 bytes, used 3145728",
+            // 5 + 68 x 61,440 bytes fit in 4 MiB; one more would not.
+            "batch 2: [text \"three\", binary 61440 bytes x68]",
+            "payloads 4177925 bytes, used 4177925",
+            "batch 3: [binary 61440 bytes x2]",
+            "payloads 122880 bytes, used 122880",
+            "batch 4: []",
             "payloads 0 bytes, used 0",
             "events close 1005",
         ]

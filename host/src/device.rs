@@ -26,9 +26,8 @@ use crate::socket::SocketShared;
 /// ```
 pub const MAX_EVENTS_PER_BATCH: usize = 4096;
 
-/// The most payload one `take-messages` packs, past its first message: the
-/// packed list is one allocation in the guest, so it stays modest however
-/// much is queued.
+/// The most payload one `take-messages` packs: the packed list is one
+/// allocation in the guest, so it stays modest however much is queued.
 ///
 /// ```
 /// use wit_websocket_host::device::MAX_PACKED_BYTES;
@@ -36,6 +35,16 @@ pub const MAX_EVENTS_PER_BATCH: usize = 4096;
 /// assert_eq!(MAX_PACKED_BYTES, 4 << 20);
 /// ```
 pub const MAX_PACKED_BYTES: usize = 4 << 20;
+
+/// A message larger than this goes alone in its `take-messages` batch: its
+/// payload is handed over as it is, not copied next to others.
+///
+/// ```
+/// use wit_websocket_host::device::PACKED_MESSAGE_BYTES;
+///
+/// assert_eq!(PACKED_MESSAGE_BYTES, 64 << 10);
+/// ```
+pub const PACKED_MESSAGE_BYTES: usize = 64 << 10;
 
 /// One event waiting for the guest.
 pub(crate) struct QueuedEvent {
@@ -102,8 +111,9 @@ impl EventQueue {
     }
 
     /// Removes and returns the messages at the head of the queue, up to the
-    /// first other event, at most [`MAX_EVENTS_PER_BATCH`] of them and, past
-    /// the first, [`MAX_PACKED_BYTES`] of payload.
+    /// first other event, at most [`MAX_EVENTS_PER_BATCH`] of them and
+    /// [`MAX_PACKED_BYTES`] of payload; a message over
+    /// [`PACKED_MESSAGE_BYTES`] goes alone.
     pub(crate) fn take_messages(&self) -> Vec<QueuedEvent> {
         let events: Vec<_> = {
             let mut queue = self.lock();
@@ -112,11 +122,16 @@ impl EventQueue {
                 let EventKind::Message(message) = &event.kind else {
                     break;
                 };
-                bytes += message_len(message);
-                if count > 0 && bytes > MAX_PACKED_BYTES {
+                let len = message_len(message);
+                let alone = len > PACKED_MESSAGE_BYTES;
+                if count > 0 && (alone || bytes + len > MAX_PACKED_BYTES) {
                     break;
                 }
+                bytes += len;
                 count += 1;
+                if alone {
+                    break;
+                }
             }
             queue.drain(..count).collect()
         };

@@ -13,7 +13,7 @@ use crate::bindings::wit_websocket::client::{network, types};
 use crate::bindings::{
     ConnectOptions, ErrorCode, Event, EventKind, Message, MessageBatch, Pong, ReadyState,
 };
-use crate::device::{EventQueue, NetworkDevice, message_len};
+use crate::device::{EventQueue, NetworkDevice};
 use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
 use crate::rules;
 use crate::socket::WebSocket;
@@ -164,20 +164,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
 
     fn take_messages(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<MessageBatch> {
         let messages = self.table.get(&device)?.queue.take_messages();
-        let mut batch = MessageBatch {
-            sockets: Vec::with_capacity(messages.len()),
-            binary: Vec::with_capacity(messages.len()),
-            lengths: Vec::with_capacity(messages.len()),
-            payloads: Vec::with_capacity(
-                messages
-                    .iter()
-                    .map(|event| match &event.kind {
-                        EventKind::Message(message) => message_len(message),
-                        _ => 0,
-                    })
-                    .sum(),
-            ),
-        };
+        let mut delivered = Vec::with_capacity(messages.len());
         for event in messages {
             if !self.ctx.note_delivery(&event.socket, &event.kind) {
                 continue;
@@ -185,12 +172,10 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             let EventKind::Message(message) = event.kind else {
                 continue; // take_messages takes messages only
             };
-            let (binary, payload) = match &message {
-                Message::Text(text) => (false, text.as_bytes()),
-                Message::Binary(bytes) => (true, bytes.as_slice()),
+            let (binary, payload) = match message {
+                Message::Text(text) => (false, text.into_bytes()),
+                Message::Binary(bytes) => (true, bytes),
             };
-            batch.sockets.push(event.socket.id());
-            batch.binary.push(binary);
             let Ok(length) = u32::try_from(payload.len()) else {
                 // As lowering it in an `update` would: a 32-bit guest has no room.
                 wasmtime::bail!(
@@ -198,10 +183,27 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
                     payload.len()
                 );
             };
-            batch.lengths.push(length);
-            batch.payloads.extend_from_slice(payload);
+            delivered.push((event.socket.id(), binary, length, payload));
         }
-        Ok(batch)
+        // One message (a large one always comes alone) is handed over as it
+        // is; several are copied next to each other.
+        let payloads = match delivered.as_mut_slice() {
+            [(_, _, _, payload)] => std::mem::take(payload),
+            several => {
+                let total = several.iter().map(|(.., payload)| payload.len()).sum();
+                let mut payloads = Vec::with_capacity(total);
+                for (.., payload) in several.iter() {
+                    payloads.extend_from_slice(payload);
+                }
+                payloads
+            }
+        };
+        Ok(MessageBatch {
+            sockets: delivered.iter().map(|(socket, ..)| *socket).collect(),
+            binary: delivered.iter().map(|(_, binary, ..)| *binary).collect(),
+            lengths: delivered.iter().map(|(_, _, length, _)| *length).collect(),
+            payloads,
+        })
     }
 
     fn subscribe(

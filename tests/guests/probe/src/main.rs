@@ -661,7 +661,22 @@ fn main() {
                         (false, _) => format!("text {:?}", String::from_utf8_lossy(payload)),
                     });
                 }
-                println!("batch {batch_number}: [{}]", described.join(", "));
+                // Runs of the same description as one, with their count.
+                let mut runs: Vec<(String, usize)> = Vec::new();
+                for description in described {
+                    match runs.last_mut() {
+                        Some((last, count)) if *last == description => *count += 1,
+                        _ => runs.push((description, 1)),
+                    }
+                }
+                let runs: Vec<String> = runs
+                    .into_iter()
+                    .map(|(description, count)| match count {
+                        1 => description,
+                        count => format!("{description} x{count}"),
+                    })
+                    .collect();
+                println!("batch {batch_number}: [{}]", runs.join(", "));
                 println!("payloads {} bytes, used {start}", batch.payloads.len());
                 if batch.lengths.is_empty() {
                     break;
