@@ -771,32 +771,52 @@ impl SocketTask {
         settings: ConnectionSettings,
         connect_timeout: Duration,
     ) {
-        let connecting = tokio::time::timeout(
+        // Boxed, and done with before the conversation starts: every open
+        // socket's task would otherwise keep room for the connecting state
+        // (DNS, proxy, TLS and HTTP handshakes) beside the conversation's.
+        let connecting = Box::pin(tokio::time::timeout(
             connect_timeout,
             open_connection(&target, &*self.policy, &options, settings, &self.lookups),
-        );
-        let ending = tokio::select! {
+        ));
+        let connected = tokio::select! {
             connected = connecting => match connected {
-                Ok(Ok(connection)) => {
-                    tracing::info!(protocol = %connection.protocol, extensions = %connection.extensions, "open");
-                    if self.shared.opened(connection.protocol, connection.extensions) {
-                        self.shared.queue.push(&self.shared, EventKind::Open);
-                        self.converse(connection.stream, connection.deflater).await
-                    } else {
-                        // The guest closed while the handshake finished.
-                        closed_while_connecting()
-                    }
-                }
-                Ok(Err(error)) => Ending::Failed(error),
-                Err(_) => Ending::Failed(ErrorCode::Timeout(format!(
+                Ok(Ok(connection)) => Ok(connection),
+                Ok(Err(error)) => Err(Ending::Failed(error)),
+                Err(_) => Err(Ending::Failed(ErrorCode::Timeout(format!(
                     "the connection was not established within {connect_timeout:?}"
-                ))),
+                )))),
             },
             command = self.commands.recv() => match command {
                 // Send is refused while connecting, so only close or destroy reach here.
-                Some(_) => closed_while_connecting(),
-                None => Ending::Destroyed,
+                Some(_) => Err(closed_while_connecting()),
+                None => Err(Ending::Destroyed),
             },
+        };
+        // The conversation's state boxed too: the connection moves into it,
+        // so the task keeps one copy of the stream (about 1.5 KB), not two.
+        let ending = {
+            let conversation = match connected {
+                Ok(connection) => {
+                    tracing::info!(protocol = %connection.protocol, extensions = %connection.extensions, "open");
+                    if self
+                        .shared
+                        .opened(connection.protocol, connection.extensions)
+                    {
+                        self.shared.queue.push(&self.shared, EventKind::Open);
+                        Ok(Box::pin(
+                            self.converse(connection.stream, connection.deflater),
+                        ))
+                    } else {
+                        // The guest closed while the handshake finished.
+                        Err(closed_while_connecting())
+                    }
+                }
+                Err(ending) => Err(ending),
+            };
+            match conversation {
+                Ok(conversation) => conversation.await,
+                Err(ending) => ending,
+            }
         };
         self.finish(ending);
     }
