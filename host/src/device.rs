@@ -99,15 +99,7 @@ impl EventQueue {
     /// Removes and returns the oldest queued events, at most
     /// [`MAX_EVENTS_PER_BATCH`].
     pub(crate) fn take_batch(&self) -> Vec<QueuedEvent> {
-        let events: Vec<_> = {
-            let mut queue = self.lock();
-            let count = queue.len().min(MAX_EVENTS_PER_BATCH);
-            queue.drain(..count).collect()
-        };
-        for event in &events {
-            event.socket.dequeued(&event.kind);
-        }
-        events
+        self.take_front(|queue| queue.len().min(MAX_EVENTS_PER_BATCH))
     }
 
     /// Removes and returns the messages at the head of the queue, up to the
@@ -115,8 +107,7 @@ impl EventQueue {
     /// [`MAX_PACKED_BYTES`] of payload; a message over
     /// [`PACKED_MESSAGE_BYTES`] goes alone.
     pub(crate) fn take_messages(&self) -> Vec<QueuedEvent> {
-        let events: Vec<_> = {
-            let mut queue = self.lock();
+        self.take_front(|queue| {
             let (mut count, mut bytes) = (0, 0);
             for event in queue.iter().take(MAX_EVENTS_PER_BATCH) {
                 let EventKind::Message(message) = &event.kind else {
@@ -133,6 +124,16 @@ impl EventQueue {
                     break;
                 }
             }
+            count
+        })
+    }
+
+    /// Removes the first `count(queue)` events under one lock, and takes
+    /// them off their sockets' inbound accounting.
+    fn take_front(&self, count: impl FnOnce(&VecDeque<QueuedEvent>) -> usize) -> Vec<QueuedEvent> {
+        let events: Vec<_> = {
+            let mut queue = self.lock();
+            let count = count(&queue);
             queue.drain(..count).collect()
         };
         for event in &events {
