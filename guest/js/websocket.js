@@ -201,9 +201,9 @@ export class WebSocket extends EventTarget {
   #flaggedFull = false;
   // The event handler attributes (onopen, ...): type → { callback, listener }.
   #handlers = new Map();
-  // Messages sent in this turn, packed for one `send-messages` at its end
-  // (see #transmit): their bytes back to back, and per message whether it
-  // is binary and its length.
+  // Messages sent while a batch of received ones is dispatched, packed for
+  // one `send-messages` at its end (see #transmit): their bytes back to
+  // back, and per message whether it is binary and its length.
   #packBytes = EMPTY_PACK;
   #packLength = 0;
   #packBinary = [];
@@ -349,11 +349,11 @@ export class WebSocket extends EventTarget {
   // Hands one message to the host. While a batch of received messages is
   // dispatched, small ones are packed and go together in one `send-messages`
   // call at its end (a call costs more than a small message: an echoing
-  // client sends as many calls fewer as it received messages); elsewhere,
-  // and large ones, at once (after any packed before them). A message the host refuses while open is
-  // lost (invalid-state: the peer has started closing), or, when it is too
-  // large or the host's buffer is full, closes the connection as a browser
-  // does.
+  // client makes one call per batch, not one per message); elsewhere, and
+  // large ones, at once (after any packed before them). A message the host
+  // refuses while open is lost (invalid-state: the peer has started
+  // closing), or, when it is too large or the host's buffer is full, closes
+  // the connection as a browser does.
   #transmit(message, size) {
     if (message === null || this.#handle === null) {
       this.#unsentBytes += size ?? byteLength(message);
@@ -405,7 +405,7 @@ export class WebSocket extends EventTarget {
     if (this.#packLengths.length === 1) packed.add(this);
   }
 
-  // The messages packed in this turn, to the host in one call.
+  // The packed messages, to the host in one call.
   #sendPacked() {
     const count = this.#packLengths.length;
     if (count === 0) return;
@@ -416,7 +416,7 @@ export class WebSocket extends EventTarget {
     this.#packBinary = [];
     this.#packLengths = [];
     this.#packLength = 0;
-    // A large batch's buffer is not kept for the next turn.
+    // A large batch's buffer is not kept for the next.
     if (this.#packBytes.byteLength > PACK_KEPT_BYTES) this.#packBytes = EMPTY_PACK;
     packed.delete(this);
     let queued = count;
@@ -484,22 +484,11 @@ export class WebSocket extends EventTarget {
     super.dispatchEvent(new Event('open'));
   }
 
-  #received(message) {
+  // A message: text as a string, binary as bytes (a view is copied).
+  #received(binary, data) {
     // As in a browser, messages that arrive after close() are dropped.
     if (this.#state !== OPEN) return;
-    let data = message.val;
-    if (message.tag === 'binary') {
-      data = this.#binaryType === 'blob' ? new Blob([data]) : toArrayBuffer(data);
-    }
-    super.dispatchEvent(messageEvent(data, this.#origin));
-  }
-
-  // A message from a packed batch: `payload` views the batch's bytes.
-  #receivedPacked(binary, payload) {
-    if (this.#state !== OPEN) return;
-    let data;
-    if (!binary) data = fromUtf8.decode(payload);
-    else data = this.#binaryType === 'blob' ? new Blob([payload]) : toArrayBuffer(payload);
+    if (binary) data = this.#binaryType === 'blob' ? new Blob([data]) : toArrayBuffer(data);
     super.dispatchEvent(messageEvent(data, this.#origin));
   }
 
@@ -530,7 +519,7 @@ export class WebSocket extends EventTarget {
   // One event from the host, for this socket.
   #deliver(kind) {
     switch (kind.tag) {
-      case 'message': this.#received(kind.val); break;
+      case 'message': this.#received(kind.val.tag === 'binary', kind.val.val); break;
       case 'open': this.#opened(); break;
       case 'error': this.#failed(kind.val); break;
       case 'close': this.#closed(kind.val); break;
@@ -542,7 +531,8 @@ export class WebSocket extends EventTarget {
     sendAllPacked = () => {
       for (const ws of [...packed]) ws.#sendPacked();
     };
-    deliverPacked = (ws, binary, payload) => ws.#receivedPacked(binary, payload);
+    // `payload` views the batch's bytes.
+    deliverPacked = (ws, binary, payload) => ws.#received(binary, binary ? payload : fromUtf8.decode(payload));
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
     const pushed = (socket, kind) => {
