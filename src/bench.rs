@@ -187,7 +187,7 @@ struct Setup {
 impl Setup {
     /// Builds what `runs(client)` says will run: the JavaScript and Python
     /// guests take seconds to build and load.
-    async fn new(runs: impl Fn(&str) -> bool) -> wasmtime::Result<Self> {
+    async fn new(runs: impl Fn(&str) -> bool, perfmap: bool) -> wasmtime::Result<Self> {
         let ws = ChildProcess::start(&["echo-server", "127.0.0.1:0"], "echo server: ").await?;
         let ca_file =
             std::env::temp_dir().join(format!("wit-websocket-bench-{}.pem", std::process::id()));
@@ -215,7 +215,14 @@ impl Setup {
             .with_root_certificates(roots)
             .with_no_client_auth();
         // Cached: the 14-19 MB JavaScript and Python components compile once.
-        let runner = GuestRunner::with_compilation_cache()?;
+        let runner = if perfmap {
+            let mut config = wasmtime::Config::new();
+            config.cache(Some(wasmtime::Cache::from_file(None)?));
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+            GuestRunner::with_config(config)?
+        } else {
+            GuestRunner::with_compilation_cache()?
+        };
         let in_guest_tls = match std::fs::read(IN_GUEST_TLS_FILE) {
             Ok(bytes) => Some(Component::new(runner.engine(), bytes)?),
             Err(_) => None,
@@ -388,18 +395,20 @@ impl Setup {
 /// prints the table and the ratio lines. `only` (if not empty) keeps the
 /// echo workloads whose name starts with one of its entries, and `clients`
 /// (if not empty) those clients, for a profile of one path; either skips the
-/// many-sockets part.
+/// many-sockets part. `perfmap` has wasmtime write a perf map of the guests'
+/// compiled code.
 pub async fn run(
     repetitions: usize,
     quick: bool,
     only: &[String],
     clients: &[String],
+    perfmap: bool,
 ) -> wasmtime::Result<()> {
     if let Some(unknown) = clients.iter().find(|c| !CLIENTS.contains(&c.as_str())) {
         wasmtime::bail!("bench: no client {unknown:?}; the clients are {CLIENTS:?}");
     }
     let runs = |client: &str| clients.is_empty() || clients.iter().any(|c| c == client);
-    let setup = Setup::new(runs).await?;
+    let setup = Setup::new(runs, perfmap).await?;
     println!(
         "bench: echo servers {} and {}; {repetitions} alternating repetitions, medians",
         setup.ws.first_line, setup.wss.first_line
@@ -1018,7 +1027,10 @@ async fn native(
                     round_trips.push(last_send.elapsed());
                 }
                 if sent < workload.count {
-                    last_send = Instant::now();
+                    // As the guests: the clock only where a figure needs it.
+                    if workload.kind == "rtt" {
+                        last_send = Instant::now();
+                    }
                     ws.send(next_message()).await?;
                     sent += 1;
                 }

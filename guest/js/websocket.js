@@ -111,29 +111,30 @@ Object.defineProperties(EventTarget.prototype, {
 
 /** The `message` event (HTML's `MessageEvent`, without `initMessageEvent`). */
 export class MessageEvent extends Event {
-  #data = null;
-  #origin = '';
-  #lastEventId = '';
-  #source = null;
-  #ports = null; // made on first read when the init gave none
+  // One private field, not one per attribute: StarlingMonkey's interpreter
+  // spends ~0.3 µs per private field on every event made, and one is made for
+  // every message received.
+  #fields = { data: null, origin: '', lastEventId: '', source: null, ports: null };
 
   constructor(type, init = undefined) {
     if (arguments.length === 0) throw new TypeError('MessageEvent constructor: At least 1 argument required');
     super(type, init);
     if (init === undefined || init === null) return;
-    if (init.data !== undefined) this.#data = init.data;
-    if (init.origin !== undefined) this.#origin = toDOMString(init.origin);
-    if (init.lastEventId !== undefined) this.#lastEventId = toDOMString(init.lastEventId);
-    this.#source = init.source ?? null;
-    if (init.ports !== undefined && init.ports !== null) this.#ports = Object.freeze([...init.ports]);
+    const fields = this.#fields;
+    if (init.data !== undefined) fields.data = init.data;
+    if (init.origin !== undefined) fields.origin = toDOMString(init.origin);
+    if (init.lastEventId !== undefined) fields.lastEventId = toDOMString(init.lastEventId);
+    fields.source = init.source ?? null;
+    if (init.ports !== undefined && init.ports !== null) fields.ports = Object.freeze([...init.ports]);
   }
 
   // A received message's event, without the dictionary's conversions: one
   // is made for every message.
   static #received(data, origin) {
     const event = new MessageEvent('message');
-    event.#data = data;
-    event.#origin = origin;
+    const fields = event.#fields;
+    fields.data = data;
+    fields.origin = origin;
     return event;
   }
 
@@ -141,14 +142,13 @@ export class MessageEvent extends Event {
     messageEvent = MessageEvent.#received;
   }
 
-  get data() { return this.#data; }
-  get origin() { return this.#origin; }
-  get lastEventId() { return this.#lastEventId; }
-  get source() { return this.#source; }
+  get data() { return this.#fields.data; }
+  get origin() { return this.#fields.origin; }
+  get lastEventId() { return this.#fields.lastEventId; }
+  get source() { return this.#fields.source; }
   get ports() {
     // Most events are never asked: their empty array is made on first read.
-    this.#ports ??= Object.freeze([]);
-    return this.#ports;
+    return (this.#fields.ports ??= Object.freeze([]));
   }
 }
 
@@ -362,9 +362,12 @@ export class WebSocket extends EventTarget {
     if (packing) {
       // Text goes as UTF-8 bytes: componentize-js lowers a string through a
       // per-character loop (12 ms for 64 KiB); TextEncoder takes 0.12 ms.
-      const bytes = message.tag === 'binary'
-        ? new Uint8Array(message.val.buffer, message.val.byteOffset, message.val.byteLength)
-        : utf8.encode(message.val);
+      // A view of bytes (Uint8Array, Int8Array, …) is packed as it is: no
+      // new view (0.5 µs), and no `instanceof` (0.2 µs in the interpreter).
+      const view = message.val;
+      const bytes = message.tag === 'text'
+        ? utf8.encode(view)
+        : view.BYTES_PER_ELEMENT === 1 ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       if (bytes.byteLength <= PACKED_MESSAGE_BYTES) {
         this.#pack(message.tag === 'binary', bytes);
         return;

@@ -93,6 +93,11 @@ enum Command {
         /// part is skipped.
         #[arg(long, value_delimiter = ',')]
         clients: Vec<String>,
+        /// Write `/tmp/perf-PID.map` for the guests' compiled code (as
+        /// `wasmtime --profile=perfmap`), so `perf record` names guest
+        /// functions.
+        #[arg(long)]
+        perfmap: bool,
     },
     /// One measurement of `bench`'s many-sockets and many-instances part, in a
     /// process of its own (run by `bench`).
@@ -357,7 +362,8 @@ async fn command(command: Command) -> wasmtime::Result<i32> {
             quick,
             only,
             clients,
-        } => bench::run(repetitions.max(1), quick, &only, &clients)
+            perfmap,
+        } => bench::run(repetitions.max(1), quick, &only, &clients, perfmap)
             .await
             .map(|()| 0),
     }
