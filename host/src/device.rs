@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Bytes;
+use wasmtime::component::{ComponentType, Lower};
 
-use crate::bindings::{EventKind, Message};
+use crate::bindings::{CloseInfo, ErrorCode, EventKind, Message};
 use crate::socket::SocketShared;
 
 /// The most events one `update` (or one round of the push dispatcher) takes
@@ -37,7 +39,9 @@ pub const MAX_EVENTS_PER_BATCH: usize = 4096;
 pub const MAX_PACKED_BYTES: usize = 4 << 20;
 
 /// A message larger than this goes alone in its `take-messages` batch: its
-/// payload is handed over as it is, not copied next to others.
+/// payload is handed over as it is, not copied next to others; and a binary
+/// one waits in the queue in the buffer tungstenite read it into (see
+/// [`Received`]).
 ///
 /// ```
 /// use wit_websocket_host::device::PACKED_MESSAGE_BYTES;
@@ -49,7 +53,88 @@ pub const PACKED_MESSAGE_BYTES: usize = 64 << 10;
 /// One event waiting for the guest.
 pub(crate) struct QueuedEvent {
     pub(crate) socket: Arc<SocketShared>,
-    pub(crate) kind: EventKind,
+    pub(crate) kind: Pending,
+}
+
+/// An event as it waits in the queue: the WIT `event-kind`, with a received
+/// message as [`Received`].
+#[derive(Debug)]
+pub(crate) enum Pending {
+    Open,
+    Message(Received),
+    Error(ErrorCode),
+    Close(CloseInfo),
+}
+
+impl Pending {
+    /// The WIT event, for `update`.
+    pub(crate) fn into_event_kind(self) -> EventKind {
+        match self {
+            Self::Open => EventKind::Open,
+            Self::Message(message) => EventKind::Message(message.into_message()),
+            Self::Error(error) => EventKind::Error(error),
+            Self::Close(info) => EventKind::Close(info),
+        }
+    }
+}
+
+/// A received message; lowered into a guest as the WIT `message` (`text` or
+/// `binary`). A binary message over [`PACKED_MESSAGE_BYTES`] keeps the bytes
+/// tungstenite read it into: the dispatcher lowers it into the guest's memory
+/// from there and `take-messages` hands it over as it is (a 1 MiB message
+/// was copied once more before). A smaller one is copied out, so that no
+/// queued message keeps a read buffer much larger than itself alive: what
+/// the queue holds stays within a small factor of what its limits count.
+#[derive(ComponentType, Lower, Debug)]
+#[component(variant)]
+pub(crate) enum Received {
+    #[component(name = "text")]
+    Text(String),
+    #[component(name = "binary")]
+    Binary(Bytes),
+}
+
+impl Received {
+    /// A binary message as tungstenite read it.
+    pub(crate) fn binary(bytes: Bytes) -> Self {
+        if bytes.len() > PACKED_MESSAGE_BYTES {
+            Self::Binary(bytes)
+        } else {
+            Self::Binary(Bytes::copy_from_slice(&bytes))
+        }
+    }
+
+    /// The payload's length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.payload().len()
+    }
+
+    pub(crate) fn is_binary(&self) -> bool {
+        matches!(self, Self::Binary(_))
+    }
+
+    pub(crate) fn payload(&self) -> &[u8] {
+        match self {
+            Self::Text(text) => text.as_bytes(),
+            Self::Binary(bytes) => bytes,
+        }
+    }
+
+    /// The payload, without a copy where its buffer is its own.
+    pub(crate) fn into_payload(self) -> Vec<u8> {
+        match self {
+            Self::Text(text) => text.into_bytes(),
+            Self::Binary(bytes) => bytes.into(),
+        }
+    }
+
+    /// The WIT message, for `update`.
+    pub(crate) fn into_message(self) -> Message {
+        match self {
+            Self::Text(text) => Message::Text(text),
+            Self::Binary(bytes) => Message::Binary(bytes.into()),
+        }
+    }
 }
 
 /// The events of one device's sockets, oldest first.
@@ -81,7 +166,7 @@ impl EventQueue {
     }
 
     /// Queues `kind` for `socket`, unless the guest destroyed it.
-    pub(crate) fn push(&self, socket: &Arc<SocketShared>, kind: EventKind) {
+    pub(crate) fn push(&self, socket: &Arc<SocketShared>, kind: Pending) {
         {
             let mut events = self.lock();
             if socket.is_destroyed() {
@@ -110,10 +195,10 @@ impl EventQueue {
         self.take_front(|queue| {
             let (mut count, mut bytes) = (0, 0);
             for event in queue.iter().take(MAX_EVENTS_PER_BATCH) {
-                let EventKind::Message(message) = &event.kind else {
+                let Pending::Message(message) = &event.kind else {
                     break;
                 };
-                let len = message_len(message);
+                let len = message.len();
                 let alone = len > PACKED_MESSAGE_BYTES;
                 if count > 0 && (alone || bytes + len > MAX_PACKED_BYTES) {
                     break;
@@ -184,10 +269,41 @@ pub struct NetworkDevice {
     pub(crate) queue: Arc<EventQueue>,
 }
 
-/// A message's payload length in bytes.
-pub(crate) fn message_len(message: &Message) -> usize {
-    match message {
-        Message::Text(text) => text.len(),
-        Message::Binary(bytes) => bytes.len(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A read buffer as tungstenite fills it: frames back to back.
+    fn read_buffer(len: usize) -> Bytes {
+        Bytes::from((0..len).map(|i| i as u8).collect::<Vec<u8>>())
+    }
+
+    #[test]
+    fn a_small_message_is_copied_out_of_the_read_buffer() {
+        let buffer = read_buffer(256 << 10);
+        let frame = buffer.slice(10..10 + 100);
+        let Received::Binary(kept) = Received::binary(frame.clone()) else {
+            unreachable!()
+        };
+        assert_eq!(kept, frame);
+        // Its own allocation: the 256 KiB buffer is not kept alive by it.
+        assert_ne!(kept.as_ptr(), frame.as_ptr());
+        assert!(kept.is_unique());
+    }
+
+    #[test]
+    fn a_large_message_keeps_its_bytes_and_is_handed_over_whole() {
+        let buffer = read_buffer((1 << 20) + 14);
+        let frame = buffer.slice(14..);
+        let message = Received::binary(frame.clone());
+        let Received::Binary(kept) = &message else {
+            unreachable!()
+        };
+        assert_eq!(kept.as_ptr(), frame.as_ptr(), "not copied");
+        assert_eq!(message.len(), 1 << 20);
+        drop((buffer, frame));
+        let payload = message.into_payload();
+        assert_eq!(payload.len(), 1 << 20);
+        assert_eq!(payload[0], 14);
     }
 }

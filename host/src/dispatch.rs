@@ -11,16 +11,15 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use wasmtime::Store;
-use wasmtime::component::{Instance, InstancePre, Resource};
+use wasmtime::component::{ComponentExportIndex, Instance, InstancePre, Resource, TypedFunc};
 
-use crate::bindings::EventKind;
 use crate::bindings::exports::wit_websocket::client::handler::{
     Guest as Handler, GuestIndices as HandlerIndices,
 };
 use crate::bindings::exports::wit_websocket::client::watch_handler::{
     Guest as WatchHandler, GuestIndices as WatchHandlerIndices,
 };
-use crate::device::QueuedEvent;
+use crate::device::{Pending, QueuedEvent, Received};
 use crate::socket::WebSocket;
 use crate::{EPOCH_TICK, GetWebSocket, WebSocketView};
 
@@ -52,8 +51,18 @@ use crate::{EPOCH_TICK, GetWebSocket, WebSocketView};
 /// ```
 pub struct GuestCallbacks {
     handler: Handler,
+    /// `handler.on-message`, called with the message as it was queued
+    /// (bindgen's `call_on_message` takes the WIT type, whose `list<u8>` is
+    /// a `Vec`: a large message would be copied once more to make one).
+    on_message: OnMessage,
     watch_handler: Option<WatchHandler>,
 }
+
+type OnMessage = TypedFunc<(Resource<WebSocket>, &'static Received), ()>;
+
+/// The interface whose `on-message` [`GuestCallbacks`] calls itself; an
+/// older minor version a component exports is found by it as well.
+const HANDLER_INTERFACE: &str = "wit-websocket:client/handler@0.1.4";
 
 /// Where a component's callbacks are, looked up once per component.
 ///
@@ -79,6 +88,7 @@ pub struct GuestCallbacks {
 #[derive(Clone)]
 pub struct GuestCallbacksPre {
     handler: HandlerIndices,
+    on_message: ComponentExportIndex,
     watch_handler: Option<WatchHandlerIndices>,
 }
 
@@ -106,8 +116,15 @@ impl GuestCallbacksPre {
     /// # }
     /// ```
     pub fn new<T>(pre: &InstancePre<T>) -> wasmtime::Result<Self> {
+        let handler = HandlerIndices::new(pre)?;
+        let component = pre.component();
+        let on_message = component
+            .get_export_index(None, HANDLER_INTERFACE)
+            .and_then(|interface| component.get_export_index(Some(&interface), "on-message"))
+            .ok_or_else(|| wasmtime::format_err!("no export {HANDLER_INTERFACE}#on-message"))?;
         Ok(Self {
-            handler: HandlerIndices::new(pre)?,
+            handler,
+            on_message,
             watch_handler: WatchHandlerIndices::new(pre).ok(),
         })
     }
@@ -140,12 +157,14 @@ impl GuestCallbacksPre {
         instance: &Instance,
     ) -> wasmtime::Result<GuestCallbacks> {
         let handler = self.handler.load(&mut *store, instance)?;
+        let on_message = instance.get_typed_func(&mut *store, self.on_message)?;
         let watch_handler = match &self.watch_handler {
             Some(indices) => Some(indices.load(&mut *store, instance)?),
             None => None,
         };
         Ok(GuestCallbacks {
             handler,
+            on_message,
             watch_handler,
         })
     }
@@ -215,7 +234,7 @@ pub async fn dispatch_pending_with<T: Send + 'static>(
     let mut delivered = 0;
     let mut watches_checked = Instant::now();
     for event in events {
-        delivered += deliver_event(store, &callbacks.handler, event, get).await?;
+        delivered += deliver_event(store, callbacks, event, get).await?;
         // A long batch of events must not hold a due timer back for long.
         if watches_checked.elapsed() >= WATCH_CHECK_INTERVAL {
             delivered += fire_ready_watches(store, callbacks, get).await?;
@@ -243,7 +262,7 @@ async fn fire_ready_watches<T: Send + 'static>(
 /// Delivers one event to the guest's `handler`; 0 when it was dropped.
 async fn deliver_event<T: Send + 'static>(
     store: &mut Store<T>,
-    handler: &Handler,
+    callbacks: &GuestCallbacks,
     event: QueuedEvent,
     get: GetWebSocket<T>,
 ) -> wasmtime::Result<usize> {
@@ -260,18 +279,20 @@ async fn deliver_event<T: Send + 'static>(
     }
     set_callback_deadline(store, get);
     let socket = Resource::<WebSocket>::new_borrow(rep);
+    let handler = &callbacks.handler;
     match &event.kind {
-        EventKind::Open => {
+        Pending::Open => {
             handler.call_on_open(&mut *store, socket).await?;
             event.socket.open_settled();
         }
-        EventKind::Message(message) => {
-            handler
-                .call_on_message(&mut *store, socket, message)
+        Pending::Message(message) => {
+            callbacks
+                .on_message
+                .call_async(&mut *store, (socket, message))
                 .await?
         }
-        EventKind::Error(error) => handler.call_on_error(&mut *store, socket, error).await?,
-        EventKind::Close(info) => handler.call_on_close(&mut *store, socket, info).await?,
+        Pending::Error(error) => handler.call_on_error(&mut *store, socket, error).await?,
+        Pending::Close(info) => handler.call_on_close(&mut *store, socket, info).await?,
     }
     Ok(1)
 }

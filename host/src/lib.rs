@@ -407,27 +407,23 @@ impl WebSocketCtx {
     /// Records that an event is being delivered to the guest; false when the
     /// guest must not see it (see [`SocketShared::deliver_state`]).
     #[must_use]
-    pub(crate) fn note_delivery(
-        &mut self,
-        socket: &SocketShared,
-        kind: &bindings::EventKind,
-    ) -> bool {
+    pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &device::Pending) -> bool {
         if !socket.deliver_state(kind) {
             return false;
         }
         match kind {
-            bindings::EventKind::Message(message) => {
+            device::Pending::Message(message) => {
                 self.stats.messages_received += 1;
-                self.stats.bytes_received += device::message_len(message) as u64;
+                self.stats.bytes_received += message.len() as u64;
             }
-            bindings::EventKind::Close(info) => {
+            device::Pending::Close(info) => {
                 self.stats.last_close = Some(info.clone());
                 self.retire(socket);
             }
-            bindings::EventKind::Error(error) => {
+            device::Pending::Error(error) => {
                 *self.stats.errors.entry(error.kind()).or_default() += 1;
             }
-            bindings::EventKind::Open => {}
+            device::Pending::Open => {}
         }
         true
     }

@@ -4,16 +4,15 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use tokio_tungstenite::tungstenite::{Bytes, Message as WireMessage, Utf8Bytes};
 use wasmtime::component::Resource;
 use wasmtime_wasi_io::bindings::wasi::io::poll::HostPollable as _;
 use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
-use crate::bindings::{
-    ConnectOptions, ErrorCode, Event, EventKind, Message, MessageBatch, Pong, ReadyState,
-};
-use crate::device::{EventQueue, NetworkDevice};
+use crate::bindings::{ConnectOptions, ErrorCode, Event, Message, MessageBatch, Pong, ReadyState};
+use crate::device::{EventQueue, NetworkDevice, Pending};
 use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
 use crate::rules;
 use crate::socket::WebSocket;
@@ -35,6 +34,24 @@ fn refused(stats: &mut crate::Stats, call: &str, error: &ErrorCode) {
 }
 
 impl WebSocketCtxView<'_> {
+    /// Every send (`send`, `send-utf8`, `send-binary`, `send-messages`):
+    /// queued, and counted in the stats.
+    fn send_wire(
+        &mut self,
+        socket: Resource<WebSocket>,
+        message: WireMessage,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        let result = self.table.get(&socket)?.send(message);
+        match &result {
+            Ok(len) => {
+                self.ctx.stats.messages_sent += 1;
+                self.ctx.stats.bytes_sent += len;
+            }
+            Err(error) => refused(&mut self.ctx.stats, "send", error),
+        }
+        Ok(result.map(drop))
+    }
+
     /// `create-websocket`: the checks, then the socket.
     fn create(
         &mut self,
@@ -151,13 +168,13 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             .filter(|event| self.ctx.note_delivery(&event.socket, &event.kind))
             .inspect(|event| {
                 // Handed over: the guest handles it before it looks again.
-                if matches!(event.kind, EventKind::Open) {
+                if matches!(event.kind, Pending::Open) {
                     event.socket.open_settled();
                 }
             })
             .map(|event| Event {
                 socket: event.socket.id(),
-                kind: event.kind,
+                kind: event.kind.into_event_kind(),
             })
             .collect())
     }
@@ -169,41 +186,41 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             if !self.ctx.note_delivery(&event.socket, &event.kind) {
                 continue;
             }
-            let EventKind::Message(message) = event.kind else {
+            let Pending::Message(message) = event.kind else {
                 continue; // take_messages takes messages only
             };
-            let (binary, payload) = match message {
-                Message::Text(text) => (false, text.into_bytes()),
-                Message::Binary(bytes) => (true, bytes),
-            };
-            let Ok(length) = u32::try_from(payload.len()) else {
+            let Ok(length) = u32::try_from(message.len()) else {
                 // As lowering it in an `update` would: a 32-bit guest has no room.
                 wasmtime::bail!(
                     "a message of {} bytes cannot reach a 32-bit guest",
-                    payload.len()
+                    message.len()
                 );
             };
-            delivered.push((event.socket.id(), binary, length, payload));
+            delivered.push((event.socket.id(), length, message));
         }
+        let batch = MessageBatch {
+            sockets: delivered.iter().map(|(socket, ..)| *socket).collect(),
+            binary: delivered
+                .iter()
+                .map(|(.., message)| message.is_binary())
+                .collect(),
+            lengths: delivered.iter().map(|(_, length, _)| *length).collect(),
+            payloads: Vec::new(),
+        };
         // One message (a large one always comes alone) is handed over as it
         // is; several are copied next to each other.
-        let payloads = match delivered.as_mut_slice() {
-            [(_, _, _, payload)] => std::mem::take(payload),
-            several => {
-                let total = several.iter().map(|(.., payload)| payload.len()).sum();
-                let mut payloads = Vec::with_capacity(total);
-                for (.., payload) in several.iter() {
-                    payloads.extend_from_slice(payload);
-                }
-                payloads
+        let payloads = if delivered.len() == 1 {
+            let (.., message) = delivered.remove(0);
+            message.into_payload()
+        } else {
+            let total = delivered.iter().map(|(.., message)| message.len()).sum();
+            let mut payloads = Vec::with_capacity(total);
+            for (.., message) in &delivered {
+                payloads.extend_from_slice(message.payload());
             }
+            payloads
         };
-        Ok(MessageBatch {
-            sockets: delivered.iter().map(|(socket, ..)| *socket).collect(),
-            binary: delivered.iter().map(|(_, binary, ..)| *binary).collect(),
-            lengths: delivered.iter().map(|(_, _, length, _)| *length).collect(),
-            payloads,
-        })
+        Ok(MessageBatch { payloads, ..batch })
     }
 
     fn subscribe(
@@ -261,21 +278,28 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
     }
 }
 
+/// Text lifted as bytes (`send-utf8`, `send-messages`), checked as UTF-8
+/// where it lies.
+fn utf8_message(bytes: Bytes) -> Result<WireMessage, ErrorCode> {
+    match Utf8Bytes::try_from(bytes) {
+        Ok(text) => Ok(WireMessage::Text(text)),
+        Err(error) => Err(ErrorCode::InvalidUtf8(format!(
+            "the text is not UTF-8: {error}"
+        ))),
+    }
+}
+
 impl network::HostWebsocket for WebSocketCtxView<'_> {
     fn send(
         &mut self,
         socket: Resource<WebSocket>,
         message: Message,
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
-        let result = self.table.get(&socket)?.send(message);
-        match &result {
-            Ok(len) => {
-                self.ctx.stats.messages_sent += 1;
-                self.ctx.stats.bytes_sent += len;
-            }
-            Err(error) => refused(&mut self.ctx.stats, "send", error),
-        }
-        Ok(result.map(drop))
+        let message = match message {
+            Message::Text(text) => WireMessage::text(text),
+            Message::Binary(bytes) => WireMessage::binary(bytes),
+        };
+        self.send_wire(socket, message)
     }
 
     fn send_utf8(
@@ -283,12 +307,9 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         socket: Resource<WebSocket>,
         text: Vec<u8>,
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
-        match String::from_utf8(text) {
-            Ok(text) => self.send(socket, Message::Text(text)),
-            Err(error) => Ok(Err(ErrorCode::InvalidUtf8(format!(
-                "the text is not UTF-8: {}",
-                error.utf8_error()
-            )))),
+        match utf8_message(text.into()) {
+            Ok(message) => self.send_wire(socket, message),
+            Err(error) => Ok(Err(error)),
         }
     }
 
@@ -297,7 +318,7 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         socket: Resource<WebSocket>,
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
-        self.send(socket, Message::Binary(data))
+        self.send_wire(socket, WireMessage::binary(data))
     }
 
     fn send_messages(
@@ -317,14 +338,20 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
                 payloads.len()
             );
         }
+        // Each message is a slice of the lifted payloads, not a copy: they
+        // share the one buffer until the last of them is written.
+        let payloads = Bytes::from(payloads);
         let mut start = 0;
         for (queued, (binary, length)) in binary.into_iter().zip(lengths).enumerate() {
-            let payload = payloads[start..start + length as usize].to_vec();
+            let payload = payloads.slice(start..start + length as usize);
             start += length as usize;
-            let sent = if binary {
-                self.send_binary(Resource::new_borrow(socket.rep()), payload)?
-            } else {
-                self.send_utf8(Resource::new_borrow(socket.rep()), payload)?
+            let message = match binary {
+                true => Ok(WireMessage::Binary(payload)),
+                false => utf8_message(payload),
+            };
+            let sent = match message {
+                Ok(message) => self.send_wire(Resource::new_borrow(socket.rep()), message)?,
+                Err(error) => Err(error),
             };
             if let Err(error) = sent {
                 return Ok(Err((queued as u32, error)));

@@ -11,27 +11,29 @@ use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use bytes::{Buf, BytesMut};
 use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::{
-    self, Message as WireMessage,
+    self, Bytes, Message as WireMessage,
     client::IntoClientRequest,
     error::ProtocolError,
     http::{HeaderName, HeaderValue},
+    protocol::frame::FrameHeader,
+    protocol::frame::coding::{Data as OpData, OpCode},
     protocol::{CloseFrame, WebSocketConfig as WireConfig, frame::coding::CloseCode},
 };
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tokio_util::task::TaskTracker;
 
-use crate::bindings::{
-    CloseInfo, ConnectOptions, ErrorCode, EventKind, HandshakeRejection, Message, ReadyState,
-};
+use crate::bindings::{CloseInfo, ConnectOptions, ErrorCode, HandshakeRejection, ReadyState};
 use crate::compression::{self, MessageDeflater, compress};
 use crate::config::WebSocketConfig;
-use crate::device::EventQueue;
+use crate::device::{EventQueue, Pending, Received};
 use crate::dns::Lookups;
 use crate::policy::NetworkPolicy;
 use crate::pollables::wait_until;
@@ -228,13 +230,13 @@ impl SocketShared {
         self.destroyed.load(Ordering::Acquire)
     }
 
-    pub(crate) fn enqueued(&self, kind: &EventKind) {
+    pub(crate) fn enqueued(&self, kind: &Pending) {
         self.pending.fetch_add(1, Ordering::AcqRel);
         self.queued_bytes
             .fetch_add(queued_cost(kind), Ordering::AcqRel);
     }
 
-    pub(crate) fn dequeued(&self, kind: &EventKind) {
+    pub(crate) fn dequeued(&self, kind: &Pending) {
         self.pending.fetch_sub(1, Ordering::AcqRel);
         self.queued_bytes
             .fetch_sub(queued_cost(kind), Ordering::AcqRel);
@@ -342,10 +344,10 @@ impl SocketShared {
     /// False for an event the guest must not see: the open event (and any
     /// message after it) of a socket it closed before it saw it open, which
     /// fails instead (its error and close events follow).
-    pub(crate) fn deliver_state(&self, event: &EventKind) -> bool {
+    pub(crate) fn deliver_state(&self, event: &Pending) -> bool {
         let mut observed = self.observed();
         match event {
-            EventKind::Open => {
+            Pending::Open => {
                 let deliver = observed.ready_state == ReadyState::Connecting;
                 if deliver {
                     observed.ready_state = ReadyState::Open;
@@ -353,8 +355,8 @@ impl SocketShared {
                 }
                 deliver
             }
-            EventKind::Message(_) => observed.open_delivered,
-            EventKind::Error(_) | EventKind::Close(_) => {
+            Pending::Message(_) => observed.open_delivered,
+            Pending::Error(_) | Pending::Close(_) => {
                 observed.ready_state = ReadyState::Closed;
                 true
             }
@@ -369,10 +371,10 @@ impl SocketShared {
 pub const EVENT_OVERHEAD: u64 = 128;
 
 /// What `kind` costs while it waits in the queue: payload plus overhead.
-fn queued_cost(kind: &EventKind) -> u64 {
+fn queued_cost(kind: &Pending) -> u64 {
     EVENT_OVERHEAD
         + match kind {
-            EventKind::Message(message) => crate::device::message_len(message) as u64,
+            Pending::Message(message) => message.len() as u64,
             _ => 0,
         }
 }
@@ -537,19 +539,10 @@ impl WebSocket {
         self.shared.buffered.load(Ordering::Acquire)
     }
 
-    /// Queues `message` for sending; see the WIT `send`.
-    pub(crate) fn send(&self, message: Message) -> Result<u64, ErrorCode> {
+    /// Queues `message` (text or binary) for sending; see the WIT `send`.
+    pub(crate) fn send(&self, message: WireMessage) -> Result<u64, ErrorCode> {
         self.shared.can_send()?;
-        let (wire, len) = match message {
-            Message::Text(text) => {
-                let len = text.len();
-                (WireMessage::text(text), len)
-            }
-            Message::Binary(bytes) => {
-                let len = bytes.len();
-                (WireMessage::binary(bytes), len)
-            }
-        };
+        let len = message.len();
         if len > self.max_message_size {
             return Err(ErrorCode::MessageTooLarge(format!(
                 "the message has {len} bytes; the host allows at most {}",
@@ -574,7 +567,7 @@ impl WebSocket {
         }
         self.shared.buffered.fetch_add(len, Ordering::AcqRel);
         self.shared.pending_sends.fetch_add(1, Ordering::AcqRel);
-        if self.command(Command::Send(wire, len)).is_err() {
+        if self.command(Command::Send(message, len)).is_err() {
             self.shared.written(1, len);
             return Err(ErrorCode::InvalidState(
                 "the connection has ended".to_string(),
@@ -690,13 +683,13 @@ impl SocketTasks {
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
             let error = ErrorCode::Io(format!("host bug: the socket's task panicked: {what}"));
-            socket.queue.push(&socket, EventKind::Error(error));
+            socket.queue.push(&socket, Pending::Error(error));
             let info = CloseInfo {
                 code: ABNORMAL_CLOSURE,
                 reason: String::new(),
                 was_clean: false,
             };
-            socket.queue.push(&socket, EventKind::Close(info));
+            socket.queue.push(&socket, Pending::Close(info));
         });
     }
 }
@@ -710,6 +703,72 @@ const READ_BUFFER_SIZE: usize = 16 << 10;
 /// How many bytes of queued sends one flush may carry: enough to batch small
 /// messages, small enough that reading is not held up for long.
 const BURST_BYTES: usize = 256 << 10;
+
+/// A data message larger than this whose bytes are the socket's alone is
+/// written by [`write_masked`], not through tungstenite.
+const DIRECT_WRITE_BYTES: usize = 64 << 10;
+
+/// A large text or binary message whose bytes nothing else holds (what a
+/// guest's `send-binary` or `send` lifted), as the opcode and bytes
+/// [`write_masked`] writes; any other message as it was.
+fn large_and_ours(message: WireMessage) -> Result<(OpData, BytesMut), WireMessage> {
+    let ours = match &message {
+        WireMessage::Binary(bytes) => bytes.len() > DIRECT_WRITE_BYTES && bytes.is_unique(),
+        WireMessage::Text(text) => {
+            text.len() > DIRECT_WRITE_BYTES && AsRef::<Bytes>::as_ref(text).is_unique()
+        }
+        _ => false,
+    };
+    let (opcode, bytes) = match message {
+        WireMessage::Binary(bytes) if ours => (OpData::Binary, bytes),
+        WireMessage::Text(text) if ours => (OpData::Text, Bytes::from(text)),
+        other => return Err(other),
+    };
+    // Unique, so this takes the buffer over rather than copying it.
+    Ok((opcode, BytesMut::from(bytes)))
+}
+
+/// Writes one data frame straight to the transport: the header, then the
+/// payload masked where it lies, in one vectored write. tungstenite would
+/// copy the payload into its write buffer and mask it there: a second pass
+/// over the bytes, and a buffer the size of the largest message ever sent,
+/// kept for the connection's life. What tungstenite has buffered (a pong it
+/// owes, earlier messages of the burst) is flushed first, so frames keep
+/// their order.
+async fn write_masked(
+    stream: &mut Stream,
+    opcode: OpData,
+    mut payload: BytesMut,
+) -> Result<(), tungstenite::Error> {
+    stream.flush().await?;
+    let key: [u8; 4] = rand::random();
+    let header = FrameHeader {
+        opcode: OpCode::Data(opcode),
+        mask: Some(key),
+        ..FrameHeader::default()
+    };
+    let mut head = Vec::with_capacity(14); // the largest header
+    header.format(payload.len() as u64, &mut head)?;
+    mask_in_place(&mut payload, key);
+    let mut frame = head.as_slice().chain(&payload[..]);
+    stream.get_mut().write_all_buf(&mut frame).await?;
+    Ok(())
+}
+
+/// RFC 6455 §5.3 masking, eight bytes at a time.
+fn mask_in_place(payload: &mut [u8], key: [u8; 4]) {
+    let [a, b, c, d] = key;
+    let word = u64::from_ne_bytes([a, b, c, d, a, b, c, d]);
+    let mut chunks = payload.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let masked = u64::from_ne_bytes(chunk.try_into().expect("8 bytes")) ^ word;
+        chunk.copy_from_slice(&masked.to_ne_bytes());
+    }
+    // The remainder starts at a multiple of 8, so of 4: the key starts over.
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= key[i % 4];
+    }
+}
 
 type Stream = WebSocketStream<compression::Transport<MaybeTlsStream<TcpStream>>>;
 
@@ -802,7 +861,7 @@ impl SocketTask {
                         .shared
                         .opened(connection.protocol, connection.extensions)
                     {
-                        self.shared.queue.push(&self.shared, EventKind::Open);
+                        self.shared.queue.push(&self.shared, Pending::Open);
                         Ok(Box::pin(
                             self.converse(connection.stream, connection.deflater),
                         ))
@@ -835,9 +894,7 @@ impl SocketTask {
             },
             Ending::Failed(error) => {
                 tracing::info!(?error, "failed");
-                self.shared
-                    .queue
-                    .push(&self.shared, EventKind::Error(error));
+                self.shared.queue.push(&self.shared, Pending::Error(error));
                 CloseInfo {
                     code: ABNORMAL_CLOSURE,
                     reason: String::new(),
@@ -849,7 +906,7 @@ impl SocketTask {
         self.shared.buffered.store(0, Ordering::Release);
         self.shared.pending_sends.store(0, Ordering::Release);
         self.shared.written.notify_waiters();
-        self.shared.queue.push(&self.shared, EventKind::Close(info));
+        self.shared.queue.push(&self.shared, Pending::Close(info));
     }
 
     /// Runs one write to the peer, bounded in time, so that a peer that stops
@@ -909,7 +966,13 @@ impl SocketTask {
             if !discard {
                 let message = compress(deflater, message).await;
                 written += message.len();
-                if let Err(ending) = self.bounded(stream.feed(message)).await {
+                let fed = match large_and_ours(message) {
+                    Ok((opcode, payload)) => {
+                        self.bounded(write_masked(stream, opcode, payload)).await
+                    }
+                    Err(message) => self.bounded(stream.feed(message)).await,
+                };
+                if let Err(ending) = fed {
                     break Err(ending);
                 }
             }
@@ -1015,10 +1078,10 @@ impl SocketTask {
                         // Closing with the queue full: the guest has said goodbye.
                         Some(Ok(WireMessage::Text(_) | WireMessage::Binary(_))) if full && close_deadline.is_some() => {}
                         Some(Ok(WireMessage::Text(text))) => {
-                            self.shared.queue.push(&self.shared, EventKind::Message(Message::Text(text.as_str().to_string())));
+                            self.shared.queue.push(&self.shared, Pending::Message(Received::Text(text.as_str().to_string())));
                         }
                         Some(Ok(WireMessage::Binary(bytes))) => {
-                            self.shared.queue.push(&self.shared, EventKind::Message(Message::Binary(bytes.into())));
+                            self.shared.queue.push(&self.shared, Pending::Message(Received::binary(bytes)));
                         }
                         Some(Ok(WireMessage::Close(frame))) => {
                             // tungstenite answers the peer's close frame itself;
@@ -1375,6 +1438,78 @@ fn wire_error(error: tungstenite::Error) -> ErrorCode {
 mod tests {
     use super::*;
 
+    #[test]
+    fn masking_in_place_is_rfc_6455_masking() {
+        let key = [0x37, 0xfa, 0x21, 0x3d];
+        for len in 0..=19 {
+            let plain: Vec<u8> = (0..len).map(|i| (i * 31 + 5) as u8).collect();
+            let mut masked = plain.clone();
+            mask_in_place(&mut masked, key);
+            let expected: Vec<u8> = plain
+                .iter()
+                .enumerate()
+                .map(|(i, b)| b ^ key[i % 4])
+                .collect();
+            assert_eq!(masked, expected, "{len} bytes");
+        }
+    }
+
+    #[test]
+    fn only_large_messages_no_one_else_holds_are_written_directly() {
+        let large = vec![7u8; DIRECT_WRITE_BYTES + 1];
+        assert!(large_and_ours(WireMessage::binary(large.clone())).is_ok());
+        let text = String::from_utf8(vec![b'a'; DIRECT_WRITE_BYTES + 1]).unwrap();
+        assert!(matches!(
+            large_and_ours(WireMessage::text(text)),
+            Ok((OpData::Text, _))
+        ));
+        assert!(large_and_ours(WireMessage::binary(vec![7u8; DIRECT_WRITE_BYTES])).is_err());
+        // A slice of a shared buffer (send-messages) is not the socket's to mask.
+        let shared = Bytes::from(large);
+        let kept = shared.clone();
+        assert_eq!(
+            large_and_ours(WireMessage::Binary(shared)).unwrap_err(),
+            WireMessage::Binary(kept)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_large_message_written_directly_reaches_a_server_whole_and_in_order() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            // A server unmasks, and fails a frame that is not masked.
+            let mut ws = tokio_tungstenite::accept_async(tcp).await.unwrap();
+            let mut received = Vec::new();
+            for _ in 0..3 {
+                received.push(ws.next().await.unwrap().unwrap());
+            }
+            received
+        });
+        let tcp = TcpStream::connect(address).await.unwrap();
+        let transport = compression::wrap(MaybeTlsStream::Plain(tcp));
+        let (mut stream, _) =
+            tokio_tungstenite::client_async(format!("ws://{address}/"), transport)
+                .await
+                .unwrap();
+        // Buffered in tungstenite, not yet written: it must still go first.
+        stream.feed(WireMessage::text("before")).await.unwrap();
+        let large: Vec<u8> = (0..(1 << 20) + 3)
+            .map(|i| (i * 7 + i / 256) as u8)
+            .collect();
+        let (opcode, payload) = large_and_ours(WireMessage::binary(large.clone())).unwrap();
+        write_masked(&mut stream, opcode, payload).await.unwrap();
+        stream.send(WireMessage::text("after")).await.unwrap();
+        let received = server.await.unwrap();
+        assert!(
+            received[1] == WireMessage::binary(large),
+            "the large message differs"
+        );
+        assert_eq!(received[0], WireMessage::text("before"));
+        assert_eq!(received[2], WireMessage::text("after"));
+    }
+
     #[tokio::test]
     async fn a_panicking_socket_task_is_counted_and_fails_the_socket() {
         let queue = Arc::new(EventQueue::new(Arc::new(Notify::new())));
@@ -1388,12 +1523,9 @@ mod tests {
         tasks.tracker.close();
         tasks.tracker.wait().await;
         assert_eq!(tasks.panics.load(Ordering::Acquire), 1);
-        let events: Vec<EventKind> = queue.take_batch().into_iter().map(|e| e.kind).collect();
+        let events: Vec<Pending> = queue.take_batch().into_iter().map(|e| e.kind).collect();
         match &events[..] {
-            [
-                EventKind::Error(ErrorCode::Io(message)),
-                EventKind::Close(info),
-            ] => {
+            [Pending::Error(ErrorCode::Io(message)), Pending::Close(info)] => {
                 assert!(message.contains("panicked: a test's panic"), "{message}");
                 assert_eq!((info.code, info.was_clean), (1006, false));
             }
