@@ -271,6 +271,15 @@ export class WebSocket extends EventTarget {
   /** Sends a string (as text), or an ArrayBuffer, a view's bytes or a Blob (as binary). */
   send(data) {
     if (arguments.length === 0) throw new TypeError('WebSocket.send: At least 1 argument required');
+    // An echoing client's send, while a batch of received messages is
+    // dispatched: a small view of bytes on an open socket with nothing
+    // waiting is packed at once (every step costs 0.1-0.2 µs in the
+    // interpreter; this path has the fewest).
+    if (packing && this.#state === OPEN && this.#outbox.length === 0 && this.#handle !== null
+        && ArrayBuffer.isView(data) && data.BYTES_PER_ELEMENT === 1 && data.byteLength <= PACKED_MESSAGE_BYTES) {
+      this.#pack(true, data);
+      return;
+    }
     // The common case first, without conversions: a string or a view's bytes
     // (the bindings copy any view) on an open socket with nothing waiting.
     if (this.#state === OPEN && this.#outbox.length === 0) {
