@@ -496,11 +496,11 @@ export class WebSocket extends EventTarget {
     super.dispatchEvent(new Event('open'));
   }
 
-  // A message: text as a string, binary as bytes (a view is copied).
+  // A message: text as a string, binary as an ArrayBuffer of its own.
   #received(binary, data) {
     // As in a browser, messages that arrive after close() are dropped.
     if (this.#state !== OPEN) return;
-    if (binary) data = this.#binaryType === 'blob' ? new Blob([data]) : toArrayBuffer(data);
+    if (binary && this.#binaryType === 'blob') data = new Blob([data]);
     super.dispatchEvent(messageEvent(data, this.#origin));
   }
 
@@ -531,7 +531,11 @@ export class WebSocket extends EventTarget {
   // One event from the host, for this socket.
   #deliver(kind) {
     switch (kind.tag) {
-      case 'message': this.#received(kind.val.tag === 'binary', kind.val.val); break;
+      case 'message': {
+        const binary = kind.val.tag === 'binary';
+        this.#received(binary, binary ? toArrayBuffer(kind.val.val) : kind.val.val);
+        break;
+      }
       case 'open': this.#opened(); break;
       case 'error': this.#failed(kind.val); break;
       case 'close': this.#closed(kind.val); break;
@@ -544,7 +548,7 @@ export class WebSocket extends EventTarget {
       for (const ws of [...packed]) ws.#sendPacked();
     };
     // `payload` views the batch's bytes.
-    deliverPacked = (ws, binary, payload) => ws.#received(binary, binary ? payload : fromUtf8.decode(payload));
+    deliverPacked = (ws, binary, data) => ws.#received(binary, data);
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
     const pushed = (socket, kind) => {
@@ -587,7 +591,15 @@ function deliverEvents() {
       for (let i = 0; i < lengths.length; i++) {
         const end = start + lengths[i];
         const ws = live.get(sockets[i]);
-        if (ws !== undefined) deliverPacked(ws, binary[i], payloads.subarray(start, end));
+        if (ws !== undefined) {
+          // Each binary message its own ArrayBuffer: sliced from the batch's
+          // buffer directly (0.4 µs, where a view's slice() takes 1.1), or
+          // the whole buffer when the batch is this one message.
+          const data = !binary[i] ? fromUtf8.decode(payloads.subarray(start, end))
+            : lengths.length === 1 ? toArrayBuffer(payloads)
+            : payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + end);
+          deliverPacked(ws, binary[i], data);
+        }
         start = end;
       }
     } finally {
