@@ -642,6 +642,31 @@ async fn empty_sends_are_bounded_by_count() {
 }
 
 #[tokio::test]
+async fn empty_sends_in_one_send_messages_call_are_bounded_by_count_too() {
+    let server = never_reading_server().await;
+    let config = WebSocketConfig {
+        max_pending_sends: 1000,
+        close_timeout: Duration::from_millis(200),
+        ..allow_all()
+    };
+    let run = support::probe_with("stuff-packed", &[&server.url()], config).await;
+    // 200,000 messages in one call: the host queues each as `send` would,
+    // and stops at the count, saying how many went.
+    let refused = run.line("refused-after=");
+    assert!(
+        refused.contains(" limit-exceeded 1000 messages wait to be written"),
+        "{refused}"
+    );
+    let accepted: u64 = refused["refused-after=".len()..]
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accepted <= 1000, "{refused}");
+}
+
+#[tokio::test]
 async fn a_close_while_reading_is_paused_still_completes_cleanly() {
     // Floods for half a second (TCP pushes back long before), then reads,
     // and answers the client's close frame.

@@ -807,6 +807,28 @@ fn main() {
                 ws.clone().destroy();
             });
         }
+        // As `stuff-empty`, with the empty messages in one `send-messages`
+        // call of 200,000 (the raw import; the Rust SDK sends one by one).
+        "stuff-packed" => {
+            use wit_websocket_guest::bindings::wit_websocket::client::network;
+            let raw = network::NetworkDevice::new();
+            raw.set_push(false);
+            let ws = raw.create_websocket(&urls[0], None).expect("a valid URL");
+            while ws.ready_state() == ReadyState::Connecting {
+                raw.subscribe().block();
+                raw.update();
+            }
+            for _ in 0..48 {
+                report("send-1mib", ws.send_binary(&vec![1u8; 1 << 20]));
+            }
+            let count = 200_000;
+            match ws.send_messages(&vec![true; count], &vec![0; count], &[]) {
+                Ok(()) => println!("accepted={count}"),
+                Err((queued, error)) => {
+                    println!("refused-after={queued} {}", describe_error(&error))
+                }
+            }
+        }
         // As `stuff`, then destroys the socket instead of closing it.
         "stuff-then-destroy" => {
             let ws = connect(&urls[0]);
