@@ -39,9 +39,7 @@ pub const MAX_EVENTS_PER_BATCH: usize = 4096;
 pub const MAX_PACKED_BYTES: usize = 4 << 20;
 
 /// A message larger than this goes alone in its `take-messages` batch: its
-/// payload is handed over as it is, not copied next to others; and a binary
-/// one waits in the queue in the buffer tungstenite read it into (see
-/// [`Received`]).
+/// payload is handed over as it is, not copied next to others.
 ///
 /// ```
 /// use wit_websocket_host::device::PACKED_MESSAGE_BYTES;
@@ -79,12 +77,15 @@ impl Pending {
 }
 
 /// A received message; lowered into a guest as the WIT `message` (`text` or
-/// `binary`). A binary message over [`PACKED_MESSAGE_BYTES`] keeps the bytes
-/// tungstenite read it into: the dispatcher lowers it into the guest's memory
-/// from there and `take-messages` hands it over as it is (a 1 MiB message
-/// was copied once more before). A smaller one is copied out, so that no
-/// queued message keeps a read buffer much larger than itself alive: what
-/// the queue holds stays within a small factor of what its limits count.
+/// `binary`). A binary message larger than the socket's read buffer keeps
+/// the bytes tungstenite read it into: the dispatcher lowers it into the
+/// guest's memory from there and `take-messages` hands it over as it is (a
+/// 1 MiB message was copied once more before). tungstenite reads such a
+/// frame into room reserved for it, so it keeps alive at most about twice
+/// its size, or the buffer tungstenite itself kept from a larger message.
+/// A smaller one is copied out: many of them share a read buffer, and one
+/// left in the queue would keep the whole buffer alive, so the queue could
+/// hold far more than its limits count.
 #[derive(ComponentType, Lower, Debug)]
 #[component(variant)]
 pub(crate) enum Received {
@@ -97,7 +98,7 @@ pub(crate) enum Received {
 impl Received {
     /// A binary message as tungstenite read it.
     pub(crate) fn binary(bytes: Bytes) -> Self {
-        if bytes.len() > PACKED_MESSAGE_BYTES {
+        if bytes.len() > crate::socket::READ_BUFFER_SIZE {
             Self::Binary(bytes)
         } else {
             Self::Binary(Bytes::copy_from_slice(&bytes))
