@@ -190,16 +190,28 @@ class ClientConnection:
     def __init__(self, device: network.NetworkDevice, socket: network.Websocket) -> None:
         self._device = device
         self._socket = socket
-        self._inbox: deque[types.EventKind] = deque()
+        # Messages as ``str``/``bytes`` (taken packed), other events as events.
+        self._inbox: deque[str | bytes | types.EventKind] = deque()
         self._closed: ConnectionClosed | None = None
         self._error: WebSocketError | None = None
         self.high_water_mark = HIGH_WATER_MARK
         self.low_water_mark = LOW_WATER_MARK
 
-    async def _next_event(self) -> types.EventKind:
+    async def _next_event(self) -> str | bytes | types.EventKind:
         while not self._inbox:
             # Taken from the host only when read: the host holds the rest.
-            self._inbox.extend(event.kind for event in self._device.update())
+            # The messages at its head come packed (a few flat lists rather
+            # than an object per event and level); from the first other
+            # event on, as events.
+            batch = self._device.take_messages()
+            start = 0
+            for binary, length in zip(batch.binary, batch.lengths):
+                end = start + length
+                payload = batch.payloads[start:end]
+                self._inbox.append(payload if binary else payload.decode())
+                start = end
+            if not self._inbox:
+                self._inbox.extend(event.kind for event in self._device.update())
             if not self._inbox:
                 await wait_ready(self._device.subscribe())
         return self._inbox.popleft()
@@ -219,6 +231,8 @@ class ClientConnection:
             if self._closed is not None:
                 raise self._closed
             match await self._next_event():
+                case str() | bytes() as message:
+                    return message
                 case types.EventKind_Message(types.Message_Text(text)):
                     return text
                 case types.EventKind_Message(types.Message_Binary(data)):
