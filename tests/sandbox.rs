@@ -618,40 +618,29 @@ async fn a_flood_of_empty_messages_is_bounded_by_count_and_update_takes_a_bounde
 
 #[tokio::test]
 async fn empty_sends_are_bounded_by_count() {
-    let server = never_reading_server().await;
-    let config = WebSocketConfig {
-        max_pending_sends: 1000,
-        close_timeout: Duration::from_millis(200),
-        ..allow_all()
-    };
-    let run = support::probe_with("stuff-empty", &[&server.url()], config).await;
     // Empty messages take no buffered bytes; the count stops them, behind
     // the 1 MiB messages the peer has not taken.
-    let refused = run.line("refused-after=");
-    assert!(
-        refused.contains(" limit-exceeded 1000 messages wait to be written"),
-        "{refused}"
-    );
-    let accepted: u64 = refused["refused-after=".len()..]
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(accepted <= 1000, "{refused}");
+    empty_sends_stop_at_the_count("stuff-empty").await;
 }
 
 #[tokio::test]
 async fn empty_sends_in_one_send_messages_call_are_bounded_by_count_too() {
+    // 200,000 messages in one call: the host queues each as `send` would,
+    // and stops at the count, saying how many went.
+    empty_sends_stop_at_the_count("stuff-packed").await;
+}
+
+/// Runs the probe's `scenario` (1 MiB messages, then empty ones until
+/// refused) against a peer that never reads, with at most 1,000 messages
+/// waiting to be written, and checks that the count refused them.
+async fn empty_sends_stop_at_the_count(scenario: &str) {
     let server = never_reading_server().await;
     let config = WebSocketConfig {
         max_pending_sends: 1000,
         close_timeout: Duration::from_millis(200),
         ..allow_all()
     };
-    let run = support::probe_with("stuff-packed", &[&server.url()], config).await;
-    // 200,000 messages in one call: the host queues each as `send` would,
-    // and stops at the count, saying how many went.
+    let run = support::probe_with(scenario, &[&server.url()], config).await;
     let refused = run.line("refused-after=");
     assert!(
         refused.contains(" limit-exceeded 1000 messages wait to be written"),

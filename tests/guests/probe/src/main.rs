@@ -25,6 +25,26 @@ fn state(ws: &WebSocket) -> &'static str {
     }
 }
 
+/// A socket on a device of its own, through the raw imports (for calls the
+/// SDK does not make, such as `send-messages`), pulled until it is no
+/// longer connecting.
+fn open_pulled(
+    url: &str,
+) -> (
+    wit_websocket_guest::bindings::wit_websocket::client::network::NetworkDevice,
+    wit_websocket_guest::bindings::wit_websocket::client::network::Websocket,
+) {
+    use wit_websocket_guest::bindings::wit_websocket::client::network;
+    let raw = network::NetworkDevice::new();
+    raw.set_push(false);
+    let ws = raw.create_websocket(url, None).expect("a valid URL");
+    while ws.ready_state() == ReadyState::Connecting {
+        raw.subscribe().block();
+        raw.update();
+    }
+    (raw, ws)
+}
+
 fn describe_error(error: &ErrorCode) -> String {
     match error {
         ErrorCode::InvalidUrl(m) => format!("invalid-url {m}"),
@@ -694,14 +714,7 @@ fn main() {
         // the second message); with `disagree`, lists that disagree instead
         // (a trap).
         "send-messages" => {
-            use wit_websocket_guest::bindings::wit_websocket::client::network;
-            let raw = network::NetworkDevice::new();
-            raw.set_push(false);
-            let ws = raw.create_websocket(&urls[0], None).expect("a valid URL");
-            while ws.ready_state() == ReadyState::Connecting {
-                raw.subscribe().block();
-                raw.update();
-            }
+            let (raw, ws) = open_pulled(&urls[0]);
             if urls.get(1).map(String::as_str) == Some("disagree") {
                 let _ = ws.send_messages(&[true], &[4], b"abc");
                 println!("not reached");
@@ -810,14 +823,7 @@ fn main() {
         // As `stuff-empty`, with the empty messages in one `send-messages`
         // call of 200,000 (the raw import; the Rust SDK sends one by one).
         "stuff-packed" => {
-            use wit_websocket_guest::bindings::wit_websocket::client::network;
-            let raw = network::NetworkDevice::new();
-            raw.set_push(false);
-            let ws = raw.create_websocket(&urls[0], None).expect("a valid URL");
-            while ws.ready_state() == ReadyState::Connecting {
-                raw.subscribe().block();
-                raw.update();
-            }
+            let (_device, ws) = open_pulled(&urls[0]);
             for _ in 0..48 {
                 report("send-1mib", ws.send_binary(&vec![1u8; 1 << 20]));
             }
