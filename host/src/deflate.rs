@@ -307,42 +307,112 @@ impl MessageDeflater {
     /// assert!(compressed.len() < 3000);
     /// ```
     pub fn deflate(&mut self, message: WireMessage) -> WireMessage {
-        let (opcode, payload): (Data, &[u8]) = match &message {
-            WireMessage::Text(text) => (Data::Text, text.as_bytes()),
-            WireMessage::Binary(bytes) => (Data::Binary, bytes),
-            _ => return message,
-        };
-        let Some(compressed) = self.compress(payload) else {
-            return message;
-        };
-        let mut frame = Frame::message(compressed, OpCode::Data(opcode), true);
-        frame.header_mut().rsv1 = true;
-        WireMessage::Frame(frame)
+        match self.start(message) {
+            Ok(mut deflation) => {
+                deflation.step(usize::MAX);
+                deflation.finish()
+            }
+            Err(unchanged) => unchanged,
+        }
     }
 
-    /// `payload` compressed and sync-flushed, without the flush's tail.
-    fn compress(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
-        let compress = self.compress.as_mut()?;
-        let start = compress.total_in();
-        let mut out = Vec::with_capacity(payload.len() / 2 + 64);
-        loop {
-            let consumed = (compress.total_in() - start) as usize;
-            if compress
-                .compress_vec(&payload[consumed..], &mut out, FlushCompress::Sync)
-                .is_err()
-            {
-                // Cannot happen with a well-formed stream; start afresh and
-                // send this message uncompressed.
-                compress.reset();
-                return None;
+    /// Starts compressing `message` a slice at a time, so that a caller on
+    /// an async runtime can yield between slices; `Err` gives back a message
+    /// that goes unchanged (not text or binary, or no compressor).
+    ///
+    /// ```
+    /// use tokio_tungstenite::tungstenite::Message;
+    /// use wit_websocket_host::deflate::answer_offers;
+    ///
+    /// let (agreed, _) = answer_offers(&["permessage-deflate"]).unwrap();
+    /// let mut deflater = agreed.client_deflater();
+    /// let Ok(mut deflation) = deflater.start(Message::text("abc".repeat(1000))) else {
+    ///     unreachable!("a text message is compressed");
+    /// };
+    /// while !deflation.step(1000) {}
+    /// assert!(deflation.finish().len() < 3000);
+    /// ```
+    pub fn start(&mut self, message: WireMessage) -> Result<Deflation<'_>, WireMessage> {
+        let opcode = match &message {
+            WireMessage::Text(_) => Data::Text,
+            WireMessage::Binary(_) => Data::Binary,
+            _ => return Err(message),
+        };
+        let Some(compress) = self.compress.as_mut() else {
+            return Err(message);
+        };
+        let capacity = message.len() / 2 + 64;
+        Ok(Deflation {
+            start: compress.total_in(),
+            compress,
+            no_context_takeover: self.no_context_takeover,
+            opcode,
+            message,
+            out: Vec::with_capacity(capacity),
+            failed: false,
+        })
+    }
+}
+
+/// A message being compressed: [`MessageDeflater::start`] makes one,
+/// [`step`](Self::step) feeds it, [`finish`](Self::finish) ends it.
+pub struct Deflation<'a> {
+    compress: &'a mut Compress,
+    no_context_takeover: bool,
+    opcode: Data,
+    message: WireMessage,
+    /// `compress.total_in()` when the message began.
+    start: u64,
+    out: Vec<u8>,
+    /// zlib refused the stream (cannot happen with a well-formed one): the
+    /// message goes uncompressed.
+    failed: bool,
+}
+
+impl Deflation<'_> {
+    /// Compresses up to `max_bytes` more of the payload; `true` once all of
+    /// it went in.
+    pub fn step(&mut self, max_bytes: usize) -> bool {
+        let payload = data_payload(&self.message);
+        let consumed = |compress: &Compress| (compress.total_in() - self.start) as usize;
+        let end = consumed(self.compress)
+            .saturating_add(max_bytes)
+            .min(payload.len());
+        while !self.failed && consumed(self.compress) < end {
+            if self.out.len() == self.out.capacity() {
+                self.out.reserve(self.out.capacity().max(64));
             }
-            let done = compress.total_in() - start == payload.len() as u64;
+            let input = &payload[consumed(self.compress)..end];
+            self.failed = self
+                .compress
+                .compress_vec(input, &mut self.out, FlushCompress::None)
+                .is_err();
+        }
+        self.failed || end == payload.len()
+    }
+
+    /// The message to write: all of the payload (what [`step`](Self::step)
+    /// left is compressed now) as one compressed frame, sync-flushed,
+    /// without the flush's tail.
+    pub fn finish(mut self) -> WireMessage {
+        self.step(usize::MAX);
+        loop {
+            if self.failed {
+                // Start afresh; this message goes uncompressed.
+                self.compress.reset();
+                return self.message;
+            }
+            self.failed = self
+                .compress
+                .compress_vec(&[], &mut self.out, FlushCompress::Sync)
+                .is_err();
             // The flush is complete once it left room in the output.
-            if done && out.len() < out.capacity() {
+            if !self.failed && self.out.len() < self.out.capacity() {
                 break;
             }
-            out.reserve(out.capacity().max(64));
+            self.out.reserve(self.out.capacity().max(64));
         }
+        let mut out = self.out;
         if out.ends_with(&TAIL) {
             out.truncate(out.len() - TAIL.len());
         }
@@ -353,9 +423,20 @@ impl MessageDeflater {
             out.push(0x00);
         }
         if self.no_context_takeover {
-            compress.reset();
+            self.compress.reset();
         }
-        Some(out)
+        let mut frame = Frame::message(out, OpCode::Data(self.opcode), true);
+        frame.header_mut().rsv1 = true;
+        WireMessage::Frame(frame)
+    }
+}
+
+/// A text or binary message's bytes.
+fn data_payload(message: &WireMessage) -> &[u8] {
+    match message {
+        WireMessage::Text(text) => text.as_bytes(),
+        WireMessage::Binary(bytes) => bytes,
+        _ => unreachable!("only text and binary messages are compressed"),
     }
 }
 
@@ -997,7 +1078,8 @@ mod tests {
     }
 
     /// A client and a server over an in-memory pipe, both with the deflate
-    /// layer, exchange messages of every shape both ways.
+    /// layer, exchange messages of every shape both ways: the client's
+    /// compressed whole, the server's in slices.
     #[tokio::test]
     async fn messages_round_trip_compressed() {
         for params in [
@@ -1041,10 +1123,12 @@ mod tests {
                     .unwrap();
                 let received = server.next().await.unwrap().unwrap();
                 assert_eq!(&received, message);
-                server
-                    .send(server_deflater.deflate(received))
-                    .await
-                    .unwrap();
+                // The server compresses a slice at a time, as a socket task does.
+                let Ok(mut deflation) = server_deflater.start(received) else {
+                    panic!("text and binary messages are compressed");
+                };
+                while !deflation.step(7_777) {}
+                server.send(deflation.finish()).await.unwrap();
                 assert_eq!(&client.next().await.unwrap().unwrap(), message);
             }
             assert_eq!(server.get_ref().inflated_messages(), messages.len() as u64);
