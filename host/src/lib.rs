@@ -72,6 +72,7 @@ mod network_impl;
 pub mod policy;
 mod pollables;
 pub mod proxy;
+mod read_ahead;
 pub mod rules;
 pub mod runner;
 pub mod socket;

@@ -38,6 +38,7 @@ use crate::dns::Lookups;
 use crate::policy::NetworkPolicy;
 use crate::pollables::wait_until;
 use crate::proxy::{self, Proxy};
+use crate::read_ahead::ReadAhead;
 use crate::rules::Target;
 use crate::tls::{self, ClientTls};
 
@@ -697,7 +698,8 @@ impl SocketTasks {
 /// How much tungstenite reads at once. Its default, 128 KiB, is zero-filled
 /// before every read, so each connection that reads at all keeps 128 KiB
 /// resident: with 10,000 sockets, 1.3 GB. Larger messages still arrive
-/// whole (the buffer grows to a frame's length); they take more reads.
+/// whole (the buffer grows to a frame's length), and the transport beneath
+/// reads ahead in larger pieces while they stream in ([`ReadAhead`]).
 pub(crate) const READ_BUFFER_SIZE: usize = 16 << 10;
 
 /// How many bytes of queued sends one flush may carry: enough to batch small
@@ -773,7 +775,7 @@ fn mask_in_place(payload: &mut [u8], key: [u8; 4]) {
     }
 }
 
-type Stream = WebSocketStream<compression::Transport<MaybeTlsStream<TcpStream>>>;
+type Stream = WebSocketStream<compression::Transport<ReadAhead<MaybeTlsStream<TcpStream>>>>;
 
 /// How a burst of sends ended.
 enum BurstEnd {
@@ -1250,7 +1252,7 @@ async fn open_connection(
     let max_frame_size = settings.wire_config.max_frame_size;
     let (mut stream, response) = tokio_tungstenite::client_async_with_config(
         request,
-        compression::wrap(transport),
+        compression::wrap(ReadAhead::new(transport)),
         Some(settings.wire_config),
     )
     .await
@@ -1491,7 +1493,7 @@ mod tests {
             received
         });
         let tcp = TcpStream::connect(address).await.unwrap();
-        let transport = compression::wrap(MaybeTlsStream::Plain(tcp));
+        let transport = compression::wrap(ReadAhead::new(MaybeTlsStream::Plain(tcp)));
         let (mut stream, _) =
             tokio_tungstenite::client_async(format!("ws://{address}/"), transport)
                 .await

@@ -1,0 +1,177 @@
+//! Larger reads from the connection than tungstenite asks for, while data
+//! streams in.
+//!
+//! tungstenite reads at most its read-buffer size at a time, and zero-fills
+//! that much of its buffer first, so the size is what every connection that
+//! reads keeps resident: the host sets it to 16 KiB to keep 10,000 sockets
+//! small. A 1 MiB message then takes 64 reads through tungstenite, tokio and
+//! the kernel. [`ReadAhead`] reads in larger pieces only while a read fills
+//! what tungstenite asked for (more is waiting), into a buffer it frees as
+//! soon as the connection has nothing more to read.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// How much one read takes while data streams in: tungstenite's own default.
+pub(crate) const READ_AHEAD_BYTES: usize = 128 << 10;
+
+/// A transport that reads ahead while data streams in (see the module's
+/// documentation); writes pass straight through.
+pub(crate) struct ReadAhead<S> {
+    inner: S,
+    /// Bytes read and not yet passed on: `buffer[start..end]`. Empty, with
+    /// nothing allocated, unless streaming.
+    buffer: Box<[u8]>,
+    start: usize,
+    end: usize,
+    /// The last read filled what it was given: more is likely waiting.
+    streaming: bool,
+}
+
+impl<S> ReadAhead<S> {
+    pub(crate) fn new(inner: S) -> Self {
+        Self {
+            inner,
+            buffer: Box::default(),
+            start: 0,
+            end: 0,
+            streaming: false,
+        }
+    }
+
+    /// Bytes held for the reader (for the memory tests).
+    #[cfg(test)]
+    fn held(&self) -> usize {
+        self.buffer.len()
+    }
+
+    fn stop_streaming(&mut self) {
+        self.streaming = false;
+        self.buffer = Box::default();
+        self.start = 0;
+        self.end = 0;
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.start == this.end && this.streaming {
+            if this.buffer.is_empty() {
+                this.buffer = vec![0; READ_AHEAD_BYTES].into_boxed_slice();
+            }
+            let mut ahead = ReadBuf::new(&mut this.buffer);
+            match Pin::new(&mut this.inner).poll_read(cx, &mut ahead) {
+                Poll::Ready(Ok(())) if !ahead.filled().is_empty() => {
+                    this.start = 0;
+                    this.end = ahead.filled().len();
+                }
+                // The end of the stream, an error, or nothing waiting: the
+                // stream ran dry, and the buffer goes.
+                other => {
+                    this.stop_streaming();
+                    return other;
+                }
+            }
+        }
+        if this.start < this.end {
+            let n = (this.end - this.start).min(buf.remaining());
+            buf.put_slice(&this.buffer[this.start..this.start + n]);
+            this.start += n;
+            return Poll::Ready(Ok(()));
+        }
+        let wanted = buf.remaining();
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+        this.streaming = wanted > 0 && buf.filled().len() - before == wanted;
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::FutureExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Reads with tungstenite's read size, as the socket task does.
+    const ASKED: usize = 16 << 10;
+
+    #[tokio::test]
+    async fn small_reads_take_nothing_ahead() {
+        let (mut peer, ours) = tokio::io::duplex(1 << 20);
+        let mut reader = ReadAhead::new(ours);
+        let mut buf = vec![0; ASKED];
+        for round in 0..3u8 {
+            peer.write_all(&[round; 100]).await.unwrap();
+            assert_eq!(reader.read(&mut buf).await.unwrap(), 100);
+            assert_eq!(&buf[..100], &[round; 100]);
+            assert_eq!(reader.held(), 0);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_is_read_ahead_whole_and_the_buffer_goes_when_it_runs_dry() {
+        let (mut peer, ours) = tokio::io::duplex(4 << 20);
+        let mut reader = ReadAhead::new(ours);
+        let sent: Vec<u8> = (0..(3 << 20) + 77).map(|i| (i % 251) as u8).collect();
+        peer.write_all(&sent).await.unwrap();
+        let mut received = Vec::new();
+        let mut buf = vec![0; ASKED];
+        let mut held_most = 0;
+        while received.len() < sent.len() {
+            let n = reader.read(&mut buf).await.unwrap();
+            received.extend_from_slice(&buf[..n]);
+            held_most = held_most.max(reader.held());
+        }
+        assert_eq!(received, sent);
+        assert_eq!(held_most, READ_AHEAD_BYTES, "it read ahead");
+        // Nothing more is waiting: the read is pending and the buffer freed.
+        assert!(reader.read(&mut buf).now_or_never().is_none());
+        assert_eq!(reader.held(), 0);
+        // The end of the stream still reads as the end, then nothing is held.
+        peer.write_all(&sent[..ASKED]).await.unwrap();
+        drop(peer);
+        let mut rest = Vec::new();
+        reader.read_to_end(&mut rest).await.unwrap();
+        assert_eq!(rest, &sent[..ASKED]);
+        assert_eq!(reader.held(), 0);
+    }
+}
