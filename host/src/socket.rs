@@ -775,7 +775,7 @@ fn mask_in_place(payload: &mut [u8], key: [u8; 4]) {
     }
 }
 
-type Stream = WebSocketStream<compression::Transport<ReadAhead<MaybeTlsStream<TcpStream>>>>;
+type Stream = WebSocketStream<compression::Transport<MaybeTlsStream<ReadAhead<TcpStream>>>>;
 
 /// How a burst of sends ended.
 enum BurstEnd {
@@ -1248,11 +1248,11 @@ async fn open_connection(
     // Messages are written whole; Nagle's algorithm would only add latency.
     tcp.set_nodelay(true)
         .map_err(|e| ErrorCode::Io(format!("setting TCP_NODELAY: {e}")))?;
-    let transport = tls::secure(settings.tls, &target.host, tcp).await?;
+    let transport = tls::secure(settings.tls, &target.host, ReadAhead::new(tcp)).await?;
     let max_frame_size = settings.wire_config.max_frame_size;
     let (mut stream, response) = tokio_tungstenite::client_async_with_config(
         request,
-        compression::wrap(ReadAhead::new(transport)),
+        compression::wrap(transport),
         Some(settings.wire_config),
     )
     .await
@@ -1493,7 +1493,7 @@ mod tests {
             received
         });
         let tcp = TcpStream::connect(address).await.unwrap();
-        let transport = compression::wrap(ReadAhead::new(MaybeTlsStream::Plain(tcp)));
+        let transport = compression::wrap(MaybeTlsStream::Plain(ReadAhead::new(tcp)));
         let (mut stream, _) =
             tokio_tungstenite::client_async(format!("ws://{address}/"), transport)
                 .await

@@ -14,6 +14,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpStream;
 use tokio_tungstenite::MaybeTlsStream;
 
+use crate::read_ahead::ReadAhead;
+
 use crate::bindings::ErrorCode;
 
 /// Reads every certificate of a PEM file, for
@@ -205,11 +207,12 @@ pub(crate) fn client_config(
 }
 
 /// The connection's transport: `tcp` itself, or TLS over it when `tls` is set.
+/// Beneath TLS too, reading ahead saves reads: rustls asks for 4 KiB at a time.
 pub(crate) async fn secure(
     tls: Option<ClientTls>,
     host: &str,
-    tcp: TcpStream,
-) -> Result<MaybeTlsStream<TcpStream>, ErrorCode> {
+    tcp: ReadAhead<TcpStream>,
+) -> Result<MaybeTlsStream<ReadAhead<TcpStream>>, ErrorCode> {
     let Some(config) = tls else {
         return Ok(MaybeTlsStream::Plain(tcp));
     };
