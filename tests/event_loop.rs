@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, frame::coding::CloseCode};
 
 use support::{
     GuestRun, TestServer, allow_all, echo_journaling, max_tcp_buffer, probe_with, run_file,
@@ -445,6 +446,42 @@ async fn a_websocketstream_reader_that_stops_reading_stops_the_host_reading() {
     assert!(
         sent <= 16 + kernel + 64,
         "the server sent {sent} messages of 64 KiB"
+    );
+}
+
+/// Messages that arrive together are taken packed (`take-messages`) and
+/// read in order, each chunk over a buffer of its own; the close behind
+/// them ends the readable once they are read, and settles `closed`.
+#[tokio::test]
+async fn messages_taken_packed_then_a_close_reach_the_websocketstream_in_order() {
+    let server = serve(|mut ws, _journal| async move {
+        use futures_util::SinkExt;
+        // After the guest's "go", so that the open event has been taken and
+        // the messages are at the head of the host's queue; all in one write.
+        let _ = ws.next().await;
+        for n in 0..4 {
+            let _ = ws.feed(Message::Text(format!("m{n}").into())).await;
+        }
+        let _ = ws.feed(Message::Binary(vec![7; 3].into())).await;
+        let _ = ws.feed(Message::Binary(vec![8; 5].into())).await;
+        let _ = ws
+            .close(Some(CloseFrame {
+                code: CloseCode::Normal,
+                reason: "bye".into(),
+            }))
+            .await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    let args = ["close-behind", &server.url()];
+    let run = run_language_guest("tests/guests/js-streams/app.js", &args).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "read m0 m1 m2 m3 Uint8Array(7,7,7) Uint8Array(8,8,8,8,8)",
+            "closed 1000 bye",
+        ]
     );
 }
 

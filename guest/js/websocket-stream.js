@@ -4,7 +4,7 @@
 //
 // Both take their socket's events only when they want them: each has a
 // device of its own whose events the host does not push (`set-push(false)`)
-// and that it reads with `update`, waking on the device's pollable through the
+// and that it reads with `take-messages` and `update`, waking on the device's pollable through the
 // host's event loop (`watch`). A WebSocketStream reader that stops reading
 // leaves the events with the host, which then stops reading the connection
 // (TCP pushes back on the server); a writer's `ready` waits until the
@@ -27,6 +27,7 @@ export const HIGH_WATER_MARK = 1 << 20;
 export const LOW_WATER_MARK = 256 << 10;
 
 const utf8 = new TextEncoder();
+const fromUtf8 = new TextDecoder();
 
 // A device whose events the host leaves for `update` (never pushed).
 function pulledDevice() {
@@ -47,6 +48,14 @@ function messageOf(chunk) {
 // The bytes as an ArrayBuffer of their own.
 function ownBuffer(bytes) {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+}
+
+// Bytes `start..end` of a batch's payloads over a buffer of their own: the
+// batch's when they are all of it, else sliced from it (the buffer's slice,
+// cheaper than the view's).
+function ownBytes(payloads, start, end) {
+  const whole = payloads.byteOffset === 0 && start === 0 && end === payloads.buffer.byteLength;
+  return whole ? payloads : new Uint8Array(payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + end));
 }
 
 /** The error `closed` rejects with (the explainer's `WebSocketError`). */
@@ -146,7 +155,27 @@ export class WebSocketStream {
     return this.#socket === null;
   }
 
+  // The messages at the head of the queue come packed (`take-messages`: a
+  // few flat lists, not an object per event); the events from the first
+  // other one on come with `update`. Once the reader has enough, the rest is
+  // taken at once too, as before: a close behind the messages settles
+  // `closed` while the reader holds.
   #pump() {
+    const { binary, lengths, payloads } = this.#device.takeMessages();
+    if (lengths.length > 0) {
+      let start = 0;
+      for (let i = 0; i < lengths.length; i++) {
+        const end = start + lengths[i];
+        this.#reader.enqueue(binary[i] ? ownBytes(payloads, start, end)
+          : fromUtf8.decode(payloads.subarray(start, end)));
+        start = end;
+      }
+      this.#read();
+      if (this.#wantRead) {
+        this.#listen();
+        return;
+      }
+    }
     for (const { kind } of this.#device.update()) {
       switch (kind.tag) {
         case 'open': this.#open(); break;
@@ -171,15 +200,26 @@ export class WebSocketStream {
       }),
       cancel: (reason) => this.close(reason instanceof WebSocketError ? reason : {}),
     });
+    // What the host buffers is at most what it said last plus what was sent
+    // since (it only ever drains), so it is asked again only when that
+    // bound passes the high-water mark: a call per write cost more than
+    // sending a small message.
+    let bufferedAtMost = 0;
     const writable = new WritableStream({
       write: async (chunk) => {
-        if (socket.bufferedAmount() > BigInt(HIGH_WATER_MARK)) {
-          await new Promise((resolve) => watch(socket.subscribeWritable(BigInt(LOW_WATER_MARK)), resolve));
+        if (bufferedAtMost > HIGH_WATER_MARK) {
+          bufferedAtMost = Number(socket.bufferedAmount());
+          if (bufferedAtMost > HIGH_WATER_MARK) {
+            await new Promise((resolve) => watch(socket.subscribeWritable(BigInt(LOW_WATER_MARK)), resolve));
+            bufferedAtMost = LOW_WATER_MARK;
+          }
         }
         if (this.#state !== 'open') throw new WebSocketError('WebSocketStream: the connection is closing');
         const message = messageOf(chunk);
-        if (message === null) socket.sendUtf8(utf8.encode(chunk));
-        else socket.sendBinary(message.val);
+        const bytes = message === null ? utf8.encode(chunk) : message.val;
+        if (message === null) socket.sendUtf8(bytes);
+        else socket.sendBinary(bytes);
+        bufferedAtMost += bytes.byteLength;
       },
       close: () => this.close(),
       abort: (reason) => this.close(reason instanceof WebSocketError ? reason : {}),
@@ -195,6 +235,11 @@ export class WebSocketStream {
   #message({ tag, val }) {
     // Binary messages are Uint8Arrays, as the explainer has them.
     this.#reader.enqueue(tag === 'text' ? val : new Uint8Array(val));
+    this.#read();
+  }
+
+  // Chunks were enqueued: the pending pull is answered.
+  #read() {
     this.#wantRead = this.#reader.desiredSize > 0;
     this.#pullDone?.();
     this.#pullDone = null;

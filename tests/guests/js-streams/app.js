@@ -4,6 +4,8 @@
 //                                      through a WebSocketStream writer, waiting
 //                                      on `writer.ready`, then reads one reply
 //   js-streams slow-reader URL MS      reads one message, then none for MS, then all
+//   js-streams close-behind URL        sends "go", reads one message, holds for
+//                                      100 ms, reads the rest, awaits `closed`
 //   js-streams abort URL MS            aborts the handshake with `signal` after MS
 //   js-streams turbulenz URL           the Turbulenz NetworkDevice, updated once
 //                                      per 16 ms frame by setInterval
@@ -55,6 +57,28 @@ async function slowReader(url, holdMs) {
   console.log(`read ${messages} messages, close ${closeCode}`);
 }
 
+// Sends "go", reads one message, holds for 100 ms while the rest and the
+// server's close arrive, then reads them all and awaits `closed`.
+async function closeBehind(url) {
+  const wss = new WebSocketStream(url);
+  const { readable, writable } = await wss.opened;
+  const reader = readable.getReader();
+  await writable.getWriter().write('go');
+  const { value: first } = await reader.read();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const rest = [];
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    // A binary chunk over a buffer of its own prints as its class.
+    const own = typeof value !== 'string' && value.buffer.byteLength === value.byteLength;
+    rest.push(typeof value === 'string' ? value : `${own ? value.constructor.name : 'view'}(${value.join()})`);
+  }
+  const { closeCode, reason } = await wss.closed;
+  console.log(`read ${first} ${rest.join(' ')}`);
+  console.log(`closed ${closeCode} ${reason}`);
+}
+
 // Aborts the handshake through the options' `signal` after MS.
 async function abortWhileConnecting(url, ms) {
   const controller = new AbortController();
@@ -99,6 +123,7 @@ export const run = main((args) => {
   if (mode === 'writer') return writer(url, Number(count), Number(size));
   if (mode === 'turbulenz') return turbulenz(url);
   if (mode === 'slow-reader') return slowReader(url, Number(count));
+  if (mode === 'close-behind') return closeBehind(url);
   if (mode === 'abort') return abortWhileConnecting(url, Number(count));
   throw `unknown mode ${mode}`;
 });
