@@ -87,13 +87,16 @@ async fn components_built_against_earlier_versions_still_run() {
     // against wit-websocket:client@0.1.0 (no watch-handler export);
     // echo-0.1.1.wasm: the same at 3d6a684, against 0.1.1 (no ping);
     // echo-0.1.2.wasm: at 2794f5d, against 0.1.2 (no watch-events);
-    // echo-0.1.3.wasm: at ad7e358, against 0.1.3 (no send-binary); each
-    // stripped (`wasm-tools strip --all`).
+    // echo-0.1.3.wasm: at ad7e358, against 0.1.3 (no send-binary), each
+    // stripped (`wasm-tools strip --all`); echo-0.1.4.wasm: at 82f646d,
+    // against 0.1.4 (no take-packed), built with
+    // `CARGO_PROFILE_RELEASE_STRIP=debuginfo`.
     for fixture in [
         "tests/fixtures/echo-0.1.0.wasm",
         "tests/fixtures/echo-0.1.1.wasm",
         "tests/fixtures/echo-0.1.2.wasm",
         "tests/fixtures/echo-0.1.3.wasm",
+        "tests/fixtures/echo-0.1.4.wasm",
     ] {
         let server = serve(echo_journaling).await;
         let run = run_file(fixture, &[&server.url()]).await;

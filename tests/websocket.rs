@@ -371,6 +371,9 @@ async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
             "whole: ok",
             "partway: queued 1 then invalid-utf8 the text is not UTF-8: \
              invalid utf-8 sequence of 1 bytes from index 0",
+            "packed: ok",
+            "packed partway: queued 0 then invalid-utf8 the text is not UTF-8: \
+             invalid utf-8 sequence of 1 bytes from index 0",
             "close ok",
         ]
     );
@@ -382,22 +385,29 @@ async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
             "binary [1, 2, 3]",
             "text ",
             "text ok",
+            "binary [9, 8]",
+            "text abc",
             "close 1000 ",
             "ended"
         ]
     );
     // Lists that disagree are malformed arguments: the call traps.
     let url = server.url();
-    let args = ["send-messages", url.as_str(), "disagree"];
-    let error = support::try_run_guest("probe", &args, support::allow_all())
-        .await
-        .expect_err("the call traps");
-    assert!(
-        format!("{error:?}").contains(
-            "send-messages: 1 binary flags and 1 lengths adding up to 4 bytes, for 3 bytes of payloads"
-        ),
-        "{error:?}"
-    );
+    for (call, variant) in [
+        ("send-messages", "disagree"),
+        ("send-packed", "disagree-packed"),
+    ] {
+        let args = ["send-messages", url.as_str(), variant];
+        let error = support::try_run_guest("probe", &args, support::allow_all())
+            .await
+            .expect_err("the call traps");
+        assert!(
+            format!("{error:?}").contains(&format!(
+                "{call}: 1 binary flags and 1 lengths adding up to 4 bytes, for 3 bytes of payloads"
+            )),
+            "{error:?}"
+        );
+    }
 }
 
 #[test]
@@ -415,15 +425,15 @@ fn guest_components_import_network_and_export_handler_and_watch_handler() {
             .map(|(name, _)| name.to_string())
             .collect();
         assert!(
-            imports.contains(&"wit-websocket:client/network@0.1.4".to_string()),
+            imports.contains(&"wit-websocket:client/network@0.1.5".to_string()),
             "{guest}: {imports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/handler@0.1.4".to_string()),
+            exports.contains(&"wit-websocket:client/handler@0.1.5".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/watch-handler@0.1.4".to_string()),
+            exports.contains(&"wit-websocket:client/watch-handler@0.1.5".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(

@@ -4,13 +4,13 @@
 //
 // Both take their socket's events only when they want them: each has a
 // device of its own whose events the host does not push (`set-push(false)`)
-// and that it reads with `take-messages` and `update`, waking on the device's pollable through the
-// host's event loop (`watch`). A WebSocketStream reader that stops reading
+// and that it reads with `take-packed` and `update`, waking on the device's
+// pollable through the host's event loop (`watch`). A WebSocketStream reader that stops reading
 // leaves the events with the host, which then stops reading the connection
 // (TCP pushes back on the server); a writer's `ready` waits until the
 // socket's buffered bytes fall to the low-water mark.
 
-import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.4';
+import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.5';
 import { watch } from './event-loop.js';
 import {
   checkClose,
@@ -155,13 +155,12 @@ export class WebSocketStream {
     return this.#socket === null;
   }
 
-  // The messages at the head of the queue come packed (`take-messages`: a
+  // The messages at the head of the queue come packed (`take-packed`: a
   // few flat lists, not an object per event); the events from the first
-  // other one on come with `update`. Once the reader has enough, the rest is
-  // taken at once too, as before: a close behind the messages settles
-  // `closed` while the reader holds.
+  // other one on come with `update`. Once the reader has enough, what else
+  // is pending is taken at once too, as before the messages came packed.
   #pump() {
-    const { binary, lengths, payloads } = this.#device.takeMessages();
+    const { binary, lengths, payloads } = this.#device.takePacked();
     if (lengths.length > 0) {
       let start = 0;
       for (let i = 0; i < lengths.length; i++) {

@@ -27,7 +27,7 @@
 // host only calls in when the guest is idle, so a listener that runs for long
 // holds every other socket's events back, as it would hold a page's.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.4';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.5';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
 import { currentTurn, newTurn, pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';
@@ -202,8 +202,8 @@ export class WebSocket extends EventTarget {
   // The event handler attributes (onopen, ...): type → { callback, listener }.
   #handlers = new Map();
   // Messages sent while a batch of received ones is dispatched, packed for
-  // one `send-messages` at its end (see #transmit): their bytes back to
-  // back, and per message whether it is binary and its length.
+  // one `send-packed` at its end (see #transmit): their bytes back to
+  // back, and per message 1 if it is binary (else 0) and its length.
   #packBytes = EMPTY_PACK;
   #packLength = 0;
   #packBinary = [];
@@ -277,7 +277,7 @@ export class WebSocket extends EventTarget {
     // interpreter; this path has the fewest).
     if (packing && this.#state === OPEN && this.#outbox.length === 0 && this.#handle !== null
         && ArrayBuffer.isView(data) && data.BYTES_PER_ELEMENT === 1 && data.byteLength <= PACKED_MESSAGE_BYTES) {
-      this.#pack(true, data);
+      this.#pack(1, data);
       return;
     }
     // The common case first, without conversions: a string or a view's bytes
@@ -356,7 +356,7 @@ export class WebSocket extends EventTarget {
   }
 
   // Hands one message to the host. While a batch of received messages is
-  // dispatched, small ones are packed and go together in one `send-messages`
+  // dispatched, small ones are packed and go together in one `send-packed`
   // call at its end (a call costs more than a small message: an echoing
   // client makes one call per batch, not one per message); elsewhere, and
   // large ones, at once (after any packed before them). A message the host
@@ -379,7 +379,7 @@ export class WebSocket extends EventTarget {
         ? (encoded = utf8.encode(view))
         : view.BYTES_PER_ELEMENT === 1 ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       if (bytes.byteLength <= PACKED_MESSAGE_BYTES) {
-        this.#pack(message.tag === 'binary', bytes);
+        this.#pack(message.tag === 'binary' ? 1 : 0, bytes);
         return;
       }
       this.#sendPacked(); // those before it go first
@@ -441,7 +441,7 @@ export class WebSocket extends EventTarget {
         // One message alone goes by the import with one list to lower.
         if (count === 1 && binary[0]) this.#handle.sendBinary(bytes);
         else if (count === 1) this.#handle.sendUtf8(bytes);
-        else this.#handle.sendMessages(binary, Uint32Array.from(lengths), bytes);
+        else this.#handle.sendPacked(new Uint8Array(binary), Uint32Array.from(lengths), bytes);
       } catch (thrown) {
         if (count === 1) {
           queued = 0;
@@ -577,14 +577,15 @@ function watchEvents() {
 
 // The pending events, a batch per call into the guest rather than one call
 // each (each crossing costs more than handling a small message): the
-// messages at the head of the queue packed (`take-messages`: the bindings
-// lift a few flat lists, not an object per event), else every event with
+// messages at the head of the queue packed (`take-packed`: the bindings
+// lift a few flat lists, not an object per event; its kinds as bytes, which
+// lift as one copy where a list of bools takes a loop), else every event with
 // `update`. The host calls again while events are pending. Like Node's `ws`,
 // the events of a batch are dispatched one after the other; promise jobs
 // they queue run after the batch, not between its events as between a
 // browser's tasks.
 function deliverEvents() {
-  const { sockets, binary, lengths, payloads } = device.takeMessages();
+  const { sockets, binary, lengths, payloads } = device.takePacked();
   if (lengths.length > 0) {
     packing = lengths.length > 1;
     try {

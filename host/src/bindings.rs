@@ -19,5 +19,5 @@ wasmtime::component::bindgen!({
 
 pub use wit_websocket::client::types::{
     CloseInfo, ConnectOptions, ErrorCode, Event, EventKind, HandshakeRejection, Message,
-    MessageBatch, Pong, ReadyState,
+    MessageBatch, PackedMessages, Pong, ReadyState,
 };

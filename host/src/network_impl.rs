@@ -11,7 +11,9 @@ use wasmtime_wasi_io::poll::{DynPollable, subscribe};
 
 use crate::WebSocketCtxView;
 use crate::bindings::wit_websocket::client::{network, types};
-use crate::bindings::{ConnectOptions, ErrorCode, Event, Message, MessageBatch, Pong, ReadyState};
+use crate::bindings::{
+    ConnectOptions, ErrorCode, Event, Message, MessageBatch, PackedMessages, Pong, ReadyState,
+};
 use crate::device::{EventQueue, NetworkDevice, Pending};
 use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
 use crate::rules;
@@ -34,7 +36,8 @@ fn refused(stats: &mut crate::Stats, call: &str, error: &ErrorCode) {
 }
 
 impl WebSocketCtxView<'_> {
-    /// Every send (`send`, `send-utf8`, `send-binary`, `send-messages`):
+    /// Every send (`send`, `send-utf8`, `send-binary`, `send-messages`,
+    /// `send-packed`):
     /// queued, and counted in the stats.
     fn send_wire(
         &mut self,
@@ -50,6 +53,49 @@ impl WebSocketCtxView<'_> {
             Err(error) => refused(&mut self.ctx.stats, "send", error),
         }
         Ok(result.map(drop))
+    }
+
+    /// `send-messages` and `send-packed` (`call` names it in a trap): each
+    /// message sent in order, stopping at the first refused; `binary` is any
+    /// flag that is not 0 or false.
+    fn send_each<Flag: Copy + PartialEq + Default>(
+        &mut self,
+        call: &str,
+        socket: Resource<WebSocket>,
+        binary: &[Flag],
+        lengths: Vec<u32>,
+        payloads: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), (u32, ErrorCode)>> {
+        let total: u64 = lengths.iter().map(|&length| u64::from(length)).sum();
+        if binary.len() != lengths.len() || total != payloads.len() as u64 {
+            wasmtime::bail!(
+                "{call}: {} binary flags and {} lengths adding up to {total} bytes, \
+                 for {} bytes of payloads",
+                binary.len(),
+                lengths.len(),
+                payloads.len()
+            );
+        }
+        // Each message is a slice of the lifted payloads, not a copy: they
+        // share the one buffer until the last of them is written.
+        let payloads = Bytes::from(payloads);
+        let mut start = 0;
+        for (queued, (&binary, length)) in binary.iter().zip(lengths).enumerate() {
+            let payload = payloads.slice(start..start + length as usize);
+            start += length as usize;
+            let message = match binary != Flag::default() {
+                true => Ok(WireMessage::Binary(payload)),
+                false => utf8_message(payload),
+            };
+            let sent = match message {
+                Ok(message) => self.send_wire(Resource::new_borrow(socket.rep()), message)?,
+                Err(error) => Err(error),
+            };
+            if let Err(error) = sent {
+                return Ok(Err((queued as u32, error)));
+            }
+        }
+        Ok(Ok(()))
     }
 
     /// `create-websocket`: the checks, then the socket.
@@ -180,6 +226,16 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
     }
 
     fn take_messages(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<MessageBatch> {
+        let packed = self.take_packed(device)?;
+        Ok(MessageBatch {
+            sockets: packed.sockets,
+            binary: packed.binary.into_iter().map(|kind| kind != 0).collect(),
+            lengths: packed.lengths,
+            payloads: packed.payloads,
+        })
+    }
+
+    fn take_packed(&mut self, device: Resource<NetworkDevice>) -> wasmtime::Result<PackedMessages> {
         let messages = self.table.get(&device)?.queue.take_messages();
         let mut delivered = Vec::with_capacity(messages.len());
         for event in messages {
@@ -198,11 +254,11 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             };
             delivered.push((event.socket.id(), length, message));
         }
-        let batch = MessageBatch {
+        let batch = PackedMessages {
             sockets: delivered.iter().map(|(socket, ..)| *socket).collect(),
             binary: delivered
                 .iter()
-                .map(|(.., message)| message.is_binary())
+                .map(|(.., message)| u8::from(message.is_binary()))
                 .collect(),
             lengths: delivered.iter().map(|(_, length, _)| *length).collect(),
             payloads: Vec::new(),
@@ -220,7 +276,7 @@ impl network::HostNetworkDevice for WebSocketCtxView<'_> {
             }
             payloads
         };
-        Ok(MessageBatch { payloads, ..batch })
+        Ok(PackedMessages { payloads, ..batch })
     }
 
     fn subscribe(
@@ -328,36 +384,17 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         lengths: Vec<u32>,
         payloads: Vec<u8>,
     ) -> wasmtime::Result<Result<(), (u32, ErrorCode)>> {
-        let total: u64 = lengths.iter().map(|&length| u64::from(length)).sum();
-        if binary.len() != lengths.len() || total != payloads.len() as u64 {
-            wasmtime::bail!(
-                "send-messages: {} binary flags and {} lengths adding up to {total} bytes, \
-                 for {} bytes of payloads",
-                binary.len(),
-                lengths.len(),
-                payloads.len()
-            );
-        }
-        // Each message is a slice of the lifted payloads, not a copy: they
-        // share the one buffer until the last of them is written.
-        let payloads = Bytes::from(payloads);
-        let mut start = 0;
-        for (queued, (binary, length)) in binary.into_iter().zip(lengths).enumerate() {
-            let payload = payloads.slice(start..start + length as usize);
-            start += length as usize;
-            let message = match binary {
-                true => Ok(WireMessage::Binary(payload)),
-                false => utf8_message(payload),
-            };
-            let sent = match message {
-                Ok(message) => self.send_wire(Resource::new_borrow(socket.rep()), message)?,
-                Err(error) => Err(error),
-            };
-            if let Err(error) = sent {
-                return Ok(Err((queued as u32, error)));
-            }
-        }
-        Ok(Ok(()))
+        self.send_each("send-messages", socket, &binary, lengths, payloads)
+    }
+
+    fn send_packed(
+        &mut self,
+        socket: Resource<WebSocket>,
+        binary: Vec<u8>,
+        lengths: Vec<u32>,
+        payloads: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), (u32, ErrorCode)>> {
+        self.send_each("send-packed", socket, &binary, lengths, payloads)
     }
 
     fn close(

@@ -385,7 +385,7 @@ class NetworkDevice:
         # The messages at the head of the queue come packed (a few flat
         # lists rather than an object per event and level); the rest, from
         # the first other event on, as events.
-        batch = self._device.take_messages()
+        batch = self._device.take_packed()
         start = 0
         for socket_id, binary, length in zip(batch.sockets, batch.binary, batch.lengths):
             end = start + length

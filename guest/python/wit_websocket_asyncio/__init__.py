@@ -203,7 +203,7 @@ class ClientConnection:
             # The messages at its head come packed (a few flat lists rather
             # than an object per event and level); from the first other
             # event on, as events.
-            batch = self._device.take_messages()
+            batch = self._device.take_packed()
             start = 0
             for binary, length in zip(batch.binary, batch.lengths):
                 end = start + length

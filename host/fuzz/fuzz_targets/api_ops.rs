@@ -37,6 +37,7 @@ enum Op {
     DropDevice(u8),
     Update(u8),
     TakeMessages(u8),
+    TakePacked(u8),
     SubscribeDevice(u8),
     Create {
         device: u8,
@@ -51,6 +52,7 @@ enum Op {
     SendBinary(u8, Vec<u8>),
     SendUtf8(u8, Vec<u8>),
     SendMessages(u8, Vec<bool>, Vec<u32>, Vec<u8>),
+    SendPacked(u8, Vec<u8>, Vec<u32>, Vec<u8>),
     Close(u8, Option<u16>, Option<String>),
     DropSocket(u8),
     SubscribeSocket(u8),
@@ -138,6 +140,11 @@ fuzz_target!(|ops: Vec<Op>| {
                         let _ = view.take_messages(d);
                     }
                 }
+                Op::TakePacked(i) => {
+                    if let Some(d) = device(i) {
+                        let _ = view.take_packed(d);
+                    }
+                }
                 Op::SubscribeDevice(i) => {
                     if let Some(d) = device(i)
                         && let Ok(p) = HostNetworkDevice::subscribe(&mut view, d)
@@ -188,6 +195,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 Op::SendMessages(i, binary, lengths, payloads) => {
                     if let Some(s) = socket(i) {
                         let _ = view.send_messages(s, binary, lengths, payloads);
+                    }
+                }
+                Op::SendPacked(i, binary, lengths, payloads) => {
+                    if let Some(s) = socket(i) {
+                        let _ = view.send_packed(s, binary, lengths, payloads);
                     }
                 }
                 Op::Close(i, code, reason) => {

@@ -632,8 +632,9 @@ fn main() {
         }
         // Pull mode with the raw imports: takes the open event, sends "go",
         // and once the server has sent its messages and started closing,
-        // takes them packed until a batch is empty, then the rest (the close)
-        // with `update`.
+        // takes them packed until a batch is empty (alternately with
+        // `take-messages` and `take-packed`), then the rest (the close) with
+        // `update`.
         "take-messages" => {
             use wit_websocket_guest::bindings::wit_websocket::client::network;
             use wit_websocket_guest::bindings::wit_websocket::client::types::EventKind;
@@ -666,7 +667,20 @@ fn main() {
                 std::thread::sleep(Duration::from_millis(5));
             }
             for batch_number in 0.. {
-                let batch = raw.take_messages();
+                // Alternately with `take-messages` and `take-packed` (the
+                // kinds as bytes), which take the same.
+                let batch = match batch_number % 2 {
+                    0 => raw.take_messages(),
+                    _ => {
+                        let packed = raw.take_packed();
+                        network::MessageBatch {
+                            sockets: packed.sockets,
+                            binary: packed.binary.iter().map(|&kind| kind != 0).collect(),
+                            lengths: packed.lengths,
+                            payloads: packed.payloads,
+                        }
+                    }
+                };
                 let mut start = 0;
                 let mut described = Vec::new();
                 for ((socket, binary), length) in
@@ -709,16 +723,25 @@ fn main() {
             }
             println!("events {}", kinds.join(", "));
         }
-        // Sends packed messages with the raw import once open: a batch the
+        // Sends packed messages with the raw imports once open: a batch the
         // host takes whole, then one it refuses partway (invalid UTF-8 in
-        // the second message); with `disagree`, lists that disagree instead
-        // (a trap).
+        // the second message), each with `send-messages` then `send-packed`;
+        // with `disagree` (or `disagree-packed`), lists that disagree
+        // instead (a trap).
         "send-messages" => {
             let (raw, ws) = open_pulled(&urls[0]);
-            if urls.get(1).map(String::as_str) == Some("disagree") {
-                let _ = ws.send_messages(&[true], &[4], b"abc");
-                println!("not reached");
-                return;
+            match urls.get(1).map(String::as_str) {
+                Some("disagree") => {
+                    let _ = ws.send_messages(&[true], &[4], b"abc");
+                    println!("not reached");
+                    return;
+                }
+                Some("disagree-packed") => {
+                    let _ = ws.send_packed(&[1], &[4], b"abc");
+                    println!("not reached");
+                    return;
+                }
+                _ => {}
             }
             let describe = |result: Result<(), (u32, ErrorCode)>| match result {
                 Ok(()) => "ok".to_string(),
@@ -728,6 +751,11 @@ fn main() {
             println!("whole: {}", describe(whole));
             let partway = ws.send_messages(&[false, false, false], &[2, 2, 2], b"ok\xff\xfeno");
             println!("partway: {}", describe(partway));
+            // The same with the kinds as bytes: any that is not 0 is binary.
+            let packed = ws.send_packed(&[2, 0], &[2, 3], b"\x09\x08abc");
+            println!("packed: {}", describe(packed));
+            let packed_partway = ws.send_packed(&[0, 1], &[2, 1], b"\xff\xfe\x07");
+            println!("packed partway: {}", describe(packed_partway));
             report("close", ws.close(Some(1000), None));
             while ws.ready_state() != ReadyState::Closed {
                 raw.subscribe().block();
