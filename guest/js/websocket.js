@@ -270,16 +270,20 @@ export class WebSocket extends EventTarget {
 
   /** Sends a string (as text), or an ArrayBuffer, a view's bytes or a Blob (as binary). */
   send(data) {
-    if (arguments.length === 0) throw new TypeError('WebSocket.send: At least 1 argument required');
     // An echoing client's send, while a batch of received messages is
     // dispatched: a small view of bytes on an open socket with nothing
     // waiting is packed at once (every step costs 0.1-0.2 µs in the
-    // interpreter; this path has the fewest).
-    if (packing && this.#state === OPEN && this.#outbox.length === 0 && this.#handle !== null
-        && ArrayBuffer.isView(data) && data.BYTES_PER_ELEMENT === 1 && data.byteLength <= PACKED_MESSAGE_BYTES) {
-      this.#pack(1, data);
-      return;
+    // interpreter; this path has the fewest: 2.0 µs, where checking the
+    // argument count first and reading byteLength four times took 2.5).
+    if (packing && ArrayBuffer.isView(data) && data.BYTES_PER_ELEMENT === 1 && this.#state === OPEN
+        && this.#outbox.length === 0 && this.#handle !== null) {
+      const size = data.byteLength;
+      if (size <= PACKED_MESSAGE_BYTES) {
+        this.#pack(1, data, size);
+        return;
+      }
     }
+    if (arguments.length === 0) throw new TypeError('WebSocket.send: At least 1 argument required');
     // The common case first, without conversions: a string or a view's bytes
     // (the bindings copy any view) on an open socket with nothing waiting.
     if (this.#state === OPEN && this.#outbox.length === 0) {
@@ -379,7 +383,7 @@ export class WebSocket extends EventTarget {
         ? (encoded = utf8.encode(view))
         : view.BYTES_PER_ELEMENT === 1 ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
       if (bytes.byteLength <= PACKED_MESSAGE_BYTES) {
-        this.#pack(message.tag === 'binary' ? 1 : 0, bytes);
+        this.#pack(message.tag === 'binary' ? 1 : 0, bytes, bytes.byteLength);
         return;
       }
       this.#sendPacked(); // those before it go first
@@ -405,17 +409,19 @@ export class WebSocket extends EventTarget {
     this.#sent(unsent, unsent, error);
   }
 
-  #pack(binary, bytes) {
-    if (this.#packLength + bytes.byteLength > this.#packBytes.byteLength) {
-      const grown = new Uint8Array(Math.max(2 * this.#packBytes.byteLength, this.#packLength + bytes.byteLength, 4096));
-      grown.set(this.#packBytes.subarray(0, this.#packLength));
-      this.#packBytes = grown;
+  // Packs `size` bytes; `binary` is 1 for a binary message, 0 for text.
+  #pack(binary, bytes, size) {
+    const start = this.#packLength;
+    let pack = this.#packBytes;
+    if (start + size > pack.byteLength) {
+      const grown = new Uint8Array(Math.max(2 * pack.byteLength, start + size, 4096));
+      grown.set(pack.subarray(0, start));
+      this.#packBytes = pack = grown;
     }
-    this.#packBytes.set(bytes, this.#packLength);
-    this.#packLength += bytes.byteLength;
+    pack.set(bytes, start);
+    this.#packLength = start + size;
     this.#packBinary.push(binary);
-    this.#packLengths.push(bytes.byteLength);
-    if (this.#packLengths.length === 1) packed.add(this);
+    if (this.#packLengths.push(size) === 1) packed.add(this);
   }
 
   // The packed messages, to the host in one call.
