@@ -593,19 +593,22 @@ function watchEvents() {
 function deliverEvents() {
   const { sockets, binary, lengths, payloads } = device.takePacked();
   if (lengths.length > 0) {
-    packing = lengths.length > 1;
+    const count = lengths.length;
+    packing = count > 1;
     try {
-      let start = 0;
-      for (let i = 0; i < lengths.length; i++) {
+      // Read once: each is a native getter call (~0.2 µs in the interpreter).
+      const buffer = payloads.buffer;
+      let start = payloads.byteOffset;
+      for (let i = 0; i < count; i++) {
         const end = start + lengths[i];
         const ws = live.get(sockets[i]);
         if (ws !== undefined) {
           // Each binary message its own ArrayBuffer: sliced from the batch's
           // buffer directly (0.4 µs, where a view's slice() takes 1.1), or
           // the whole buffer when the batch is this one message.
-          const data = !binary[i] ? fromUtf8.decode(payloads.subarray(start, end))
-            : lengths.length === 1 ? toArrayBuffer(payloads)
-            : payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + end);
+          const data = !binary[i] ? fromUtf8.decode(new Uint8Array(buffer, start, end - start))
+            : count === 1 ? toArrayBuffer(payloads)
+            : buffer.slice(start, end);
           deliverPacked(ws, binary[i], data);
         }
         start = end;
