@@ -113,7 +113,7 @@ const WORKLOADS: &[Workload] = &[
         64 << 10,
         16,
     ),
-    workload("deflate pipe 1MiB", Transport::Deflate, 100, 1 << 20, 4),
+    workload("deflate pipe 1MiB", Transport::Deflate, 200, 1 << 20, 4),
 ];
 
 /// What one run of a workload measured.
