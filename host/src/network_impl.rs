@@ -37,8 +37,7 @@ fn refused(stats: &mut crate::Stats, call: &str, error: &ErrorCode) {
 
 impl WebSocketCtxView<'_> {
     /// Every send (`send`, `send-utf8`, `send-binary`, `send-messages`,
-    /// `send-packed`):
-    /// queued, and counted in the stats.
+    /// `send-packed`): queued, and counted in the stats.
     fn send_wire(
         &mut self,
         socket: Resource<WebSocket>,
