@@ -57,6 +57,10 @@
 
 #![warn(missing_docs)]
 
+// Before the modules that use its macro.
+#[macro_use]
+mod pass_through;
+
 #[allow(missing_docs)] // Generated: the docs are in the WIT.
 pub mod bindings;
 mod compression;

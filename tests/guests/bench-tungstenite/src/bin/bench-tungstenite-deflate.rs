@@ -15,6 +15,9 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
+#[macro_use]
+#[path = "../../../../../host/src/pass_through.rs"]
+mod pass_through;
 // The guest uses the layer's client half.
 #[allow(dead_code)]
 #[path = "../../../../../host/src/deflate.rs"]
