@@ -19,6 +19,7 @@ import {
   errorCodeOf,
   parseProtocols,
   parseURL,
+  toArrayBuffer,
 } from './websocket.js';
 
 /** Bytes buffered above which a WebSocketStream writer waits: 1 MiB. */
@@ -43,19 +44,6 @@ function messageOf(chunk) {
     return { tag: 'binary', val: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) };
   }
   throw new TypeError('WebSocketStream: a chunk must be a string, an ArrayBuffer or an ArrayBufferView');
-}
-
-// The bytes as an ArrayBuffer of their own.
-function ownBuffer(bytes) {
-  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-}
-
-// Bytes `start..end` of a batch's payloads over a buffer of their own: the
-// batch's when they are all of it, else sliced from it (the buffer's slice,
-// cheaper than the view's).
-function ownBytes(payloads, start, end) {
-  const whole = payloads.byteOffset === 0 && start === 0 && end === payloads.buffer.byteLength;
-  return whole ? payloads : new Uint8Array(payloads.buffer.slice(payloads.byteOffset + start, payloads.byteOffset + end));
 }
 
 /** The error `closed` rejects with (the explainer's `WebSocketError`). */
@@ -165,8 +153,8 @@ export class WebSocketStream {
       let start = 0;
       for (let i = 0; i < lengths.length; i++) {
         const end = start + lengths[i];
-        this.#reader.enqueue(binary[i] ? ownBytes(payloads, start, end)
-          : fromUtf8.decode(payloads.subarray(start, end)));
+        const bytes = payloads.subarray(start, end);
+        this.#reader.enqueue(binary[i] ? new Uint8Array(toArrayBuffer(bytes)) : fromUtf8.decode(bytes));
         start = end;
       }
       this.#read();
@@ -369,7 +357,7 @@ class TurbulenzWebSocket {
   deliver({ tag, val }) {
     switch (tag) {
       case 'open': this.onopen?.(); break;
-      case 'message': this.onmessage?.({ data: val.tag === 'text' ? val.val : ownBuffer(val.val) }); break;
+      case 'message': this.onmessage?.({ data: val.tag === 'text' ? val.val : toArrayBuffer(val.val) }); break;
       case 'error': this.onerror?.({ error: describeErrorCode(val) }); break;
       case 'close': {
         const onclose = this.onclose;
