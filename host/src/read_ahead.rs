@@ -13,7 +13,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, ReadBuf};
+use tokio_util::io::poll_read_buf;
 
 /// How much one read takes while data streams in: tungstenite's own default.
 pub(crate) const READ_AHEAD_BYTES: usize = 128 << 10;
@@ -22,11 +24,11 @@ pub(crate) const READ_AHEAD_BYTES: usize = 128 << 10;
 /// documentation); writes pass straight through.
 pub(crate) struct ReadAhead<S> {
     inner: S,
-    /// Bytes read and not yet passed on: `buffer[start..end]`. Empty, with
-    /// nothing allocated, unless streaming.
-    buffer: Box<[u8]>,
-    start: usize,
-    end: usize,
+    /// Bytes read and not yet passed on. Nothing is allocated unless
+    /// streaming; while streaming its room is read into as it is, not
+    /// zero-filled first (a burst of small messages zero-filled 128 KiB and
+    /// faulted its pages in each time: 8% of a pipelined 4 KiB echo's CPU).
+    buffer: BytesMut,
     /// The last read filled what it was given: more is likely waiting.
     streaming: bool,
 }
@@ -35,24 +37,26 @@ impl<S> ReadAhead<S> {
     pub(crate) fn new(inner: S) -> Self {
         Self {
             inner,
-            buffer: Box::default(),
-            start: 0,
-            end: 0,
+            buffer: BytesMut::new(),
             streaming: false,
         }
     }
 
-    /// Bytes held for the reader (for the memory tests).
+    /// Bytes read ahead and not yet passed on (for the tests).
     #[cfg(test)]
     fn held(&self) -> usize {
         self.buffer.len()
     }
 
+    /// Room allocated for reading ahead (for the memory tests).
+    #[cfg(test)]
+    fn allocated(&self) -> usize {
+        self.buffer.capacity()
+    }
+
     fn stop_streaming(&mut self) {
         self.streaming = false;
-        self.buffer = Box::default();
-        self.start = 0;
-        self.end = 0;
+        self.buffer = BytesMut::new();
     }
 }
 
@@ -63,28 +67,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.start == this.end && this.streaming {
-            if this.buffer.is_empty() {
-                this.buffer = vec![0; READ_AHEAD_BYTES].into_boxed_slice();
-            }
-            let mut ahead = ReadBuf::new(&mut this.buffer);
-            match Pin::new(&mut this.inner).poll_read(cx, &mut ahead) {
-                Poll::Ready(Ok(())) if !ahead.filled().is_empty() => {
-                    this.start = 0;
-                    this.end = ahead.filled().len();
-                }
+        if this.buffer.is_empty() && this.streaming {
+            // All of it again: what was passed on is reclaimed, not reallocated.
+            this.buffer.reserve(READ_AHEAD_BYTES);
+            match poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buffer) {
+                Poll::Ready(Ok(read)) if read > 0 => {}
                 // The end of the stream, an error, or nothing waiting: the
                 // stream ran dry, and the buffer goes.
                 other => {
                     this.stop_streaming();
-                    return other;
+                    return other.map_ok(drop);
                 }
             }
         }
-        if this.start < this.end {
-            let n = (this.end - this.start).min(buf.remaining());
-            buf.put_slice(&this.buffer[this.start..this.start + n]);
-            this.start += n;
+        if !this.buffer.is_empty() {
+            let n = this.buffer.len().min(buf.remaining());
+            buf.put_slice(&this.buffer[..n]);
+            this.buffer.advance(n);
             return Poll::Ready(Ok(()));
         }
         let wanted = buf.remaining();
@@ -115,7 +114,7 @@ mod tests {
             peer.write_all(&[round; 100]).await.unwrap();
             assert_eq!(reader.read(&mut buf).await.unwrap(), 100);
             assert_eq!(&buf[..100], &[round; 100]);
-            assert_eq!(reader.held(), 0);
+            assert_eq!(reader.allocated(), 0);
         }
     }
 
@@ -134,16 +133,17 @@ mod tests {
             held_most = held_most.max(reader.held());
         }
         assert_eq!(received, sent);
-        assert_eq!(held_most, READ_AHEAD_BYTES, "it read ahead");
+        // 128 KiB in one read, of which one read's worth was passed on.
+        assert_eq!(held_most, READ_AHEAD_BYTES - ASKED, "it read ahead");
         // Nothing more is waiting: the read is pending and the buffer freed.
         assert!(reader.read(&mut buf).now_or_never().is_none());
-        assert_eq!(reader.held(), 0);
+        assert_eq!(reader.allocated(), 0);
         // The end of the stream still reads as the end, then nothing is held.
         peer.write_all(&sent[..ASKED]).await.unwrap();
         drop(peer);
         let mut rest = Vec::new();
         reader.read_to_end(&mut rest).await.unwrap();
         assert_eq!(rest, &sent[..ASKED]);
-        assert_eq!(reader.held(), 0);
+        assert_eq!(reader.allocated(), 0);
     }
 }
