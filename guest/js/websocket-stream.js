@@ -16,6 +16,7 @@ import {
   checkClose,
   connectOptions,
   describeErrorCode,
+  encodeUtf8,
   errorCodeOf,
   parseProtocols,
   parseURL,
@@ -27,7 +28,6 @@ export const HIGH_WATER_MARK = 1 << 20;
 /** Bytes buffered a waiting writer waits for: 256 KiB. */
 export const LOW_WATER_MARK = 256 << 10;
 
-const utf8 = new TextEncoder();
 const fromUtf8 = new TextDecoder();
 
 // A device whose events the host leaves for `update` (never pushed).
@@ -203,7 +203,7 @@ export class WebSocketStream {
         }
         if (this.#state !== 'open') throw new WebSocketError('WebSocketStream: the connection is closing');
         const message = messageOf(chunk);
-        const bytes = message === null ? utf8.encode(chunk) : message.val;
+        const bytes = message === null ? encodeUtf8(chunk) : message.val;
         if (message === null) socket.sendUtf8(bytes);
         else socket.sendBinary(bytes);
         bufferedAtMost += bytes.byteLength;
@@ -331,7 +331,7 @@ class TurbulenzWebSocket {
     if (this.#handle === null) return false;
     const message = messageOf(data);
     try {
-      if (message === null) this.#handle.sendUtf8(utf8.encode(data));
+      if (message === null) this.#handle.sendUtf8(encodeUtf8(data));
       else this.#handle.sendBinary(message.val);
       return true;
     } catch (thrown) {

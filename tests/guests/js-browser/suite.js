@@ -362,9 +362,10 @@ test('dispatchEvent reaches onopen and the listeners', async () => {
 
 // ---- messages ----------------------------------------------------------------
 
-test('a text echo is a string', async () => {
-  const [data] = await echoes(['héllo ✓ 🌍']);
-  same(data, 'héllo ✓ 🌍', 'data');
+test('a text echo is a string; a lone surrogate is sent as U+FFFD', async () => {
+  const received = await echoes(['héllo ✓ 🌍', 'a\uD800b', '\uDC00', 'é'.repeat(30000)]);
+  sameList(received.map(shown), ['héllo ✓ 🌍', 'a\uFFFDb', '\uFFFD', shown('é'.repeat(30000))], 'echoes');
+  same(received[3], 'é'.repeat(30000), 'the long text');
 });
 
 test('a binary echo is a Blob by default', async () => {
@@ -412,10 +413,14 @@ test('messages sent while a batch of messages is handled keep their order', asyn
   const ws = new WebSocket(echo);
   ws.binaryType = 'arraybuffer';
   const received = [];
-  const replies = (n) => [`r${n}`, 'y'.repeat(20000), new Uint8Array([n]), new Uint8Array(0), `s${n}`];
+  // Text packed is encoded into the pack: multi-byte characters, a lone
+  // surrogate (sent as U+FFFD), and a text of more bytes than UTF-16 units.
+  const replies = (n) => [
+    `r${n}`, 'y'.repeat(20000), new Uint8Array([n]), new Uint8Array(0), `s${n} é✓🌍`, 'a\uD800b'.repeat(n), '✓'.repeat(n * 100),
+  ];
   const expected = [];
   for (let n = 0; n < 30; n++) expected.push(`p${n}`);
-  for (let n = 0; n < 30; n++) expected.push(...replies(n).map((m) => shown(typeof m === 'string' ? m : m.buffer)));
+  for (let n = 0; n < 30; n++) expected.push(...replies(n).map((m) => shown(typeof m === 'string' ? m.toWellFormed() : m.buffer)));
   await closed(ws, () => {
     ws.onopen = () => { for (let n = 0; n < 30; n++) ws.send(`p${n}`); };
     ws.onmessage = (event) => {
