@@ -464,7 +464,10 @@ export class WebSocket extends EventTarget {
         // One message alone goes by the import with one list to lower.
         if (count === 1 && binary[0]) this.#handle.sendBinary(bytes);
         else if (count === 1) this.#handle.sendUtf8(bytes);
-        else this.#handle.sendPacked(new Uint8Array(binary), Uint32Array.from(lengths), bytes);
+        // Typed arrays, which the bindings copy whole (an Array goes through
+        // a per-element loop); the constructor, not Uint32Array.from, whose
+        // iterator takes 1.9 µs for 25 lengths against 0.5.
+        else this.#handle.sendPacked(new Uint8Array(binary), new Uint32Array(lengths), bytes);
       } catch (thrown) {
         if (count === 1) {
           queued = 0;
