@@ -157,6 +157,8 @@ export class WebSocketStream {
         this.#reader.enqueue(binary[i] ? new Uint8Array(toArrayBuffer(bytes)) : fromUtf8.decode(bytes));
         start = end;
       }
+      // Freed now rather than at the next collection (see websocket.js).
+      if (lengths.length > 1) payloads.buffer.transfer(0);
       this.#read();
       if (this.#wantRead) {
         this.#listen();

@@ -596,6 +596,11 @@ export class WebSocket extends EventTarget {
         }
         start = end;
       }
+      // The batch's own copy is garbage now: freed at once rather than at the
+      // next collection, it is reused for the next batch, where otherwise
+      // each batch's bytes grew the heap (and touched fresh memory) until the
+      // malloc threshold triggered a GC. A lone binary message is the buffer.
+      if (count > 1) buffer.transfer(0);
     };
     // The device is pulled, so the host pushes nothing here; the export
     // stays because the world has it, and routes an event all the same.
