@@ -89,7 +89,8 @@ async fn components_built_against_earlier_versions_still_run() {
     // echo-0.1.2.wasm: at 2794f5d, against 0.1.2 (no watch-events);
     // echo-0.1.3.wasm: at ad7e358, against 0.1.3 (no send-binary), each
     // stripped (`wasm-tools strip --all`); echo-0.1.4.wasm: at 82f646d,
-    // against 0.1.4 (no take-packed), built with
+    // against 0.1.4 (no take-packed), and echo-0.1.5.wasm: at 3308e8c,
+    // against 0.1.5 (no send-latin1), each built with
     // `CARGO_PROFILE_RELEASE_STRIP=debuginfo`.
     for fixture in [
         "tests/fixtures/echo-0.1.0.wasm",
@@ -97,6 +98,7 @@ async fn components_built_against_earlier_versions_still_run() {
         "tests/fixtures/echo-0.1.2.wasm",
         "tests/fixtures/echo-0.1.3.wasm",
         "tests/fixtures/echo-0.1.4.wasm",
+        "tests/fixtures/echo-0.1.5.wasm",
     ] {
         let server = serve(echo_journaling).await;
         let run = run_file(fixture, &[&server.url()]).await;

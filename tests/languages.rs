@@ -6,7 +6,8 @@ mod support;
 
 use chat_server::ChatServer;
 use support::{
-    GuestRun, language_component, run_guest, run_language_guest, run_language_guest_with,
+    GuestRun, allow_all, language_component, run_component, run_guest, run_language_guest,
+    run_language_guest_with,
 };
 use wit_websocket_cli::echo_server::EchoServer;
 use wit_websocket_host::WebSocketConfig;
@@ -196,6 +197,31 @@ async fn python_sdk_idioms_assigned_callbacks_error_classes_with_blocks_and_seco
             "close 1000"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_guest_sends_more_binary_than_its_memory_holds() {
+    // componentize-py 0.25 never frees the buffer it lowers a `bytes`
+    // argument into: sent with `send-binary`, every message stayed in the
+    // guest's memory, and this guest, limited to 32 MiB, failed with a
+    // MemoryError within its first 64 messages of 512 KiB. The SDK now sends
+    // binary with `send-latin1`, whose string argument is freed.
+    let echo = EchoServer::start().await.unwrap();
+    let entry = "tests/guests/py-binary/app.py";
+    let component = language_component(entry);
+    for mode in ["callbacks", "asyncio"] {
+        let run = run_component(
+            &component,
+            entry,
+            &[mode, &echo.url(), "64", "524288"],
+            allow_all(),
+            32 << 20,
+        )
+        .await
+        .expect("the guest does not trap");
+        assert_eq!(run.status, 0, "{:#?}", run.stdout);
+        assert_eq!(run.stdout, [format!("{mode}: 64 echoed intact")]);
+    }
 }
 
 #[tokio::test]

@@ -291,7 +291,7 @@ fn the_wit_package_validates_and_builds_into_its_binary_form_with_wasm_tools() {
         .args(["component", "wit"])
         .arg(root().join("wit")));
     assert!(
-        printed.starts_with("package wit-websocket:client@0.1.5;"),
+        printed.starts_with("package wit-websocket:client@0.1.6;"),
         "{printed}"
     );
     // The binary package, as `wkg build` makes it from wit/ and wkg.toml.

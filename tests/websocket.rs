@@ -374,6 +374,7 @@ async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
             "packed: ok",
             "packed partway: queued 0 then invalid-utf8 the text is not UTF-8: \
              invalid utf-8 sequence of 1 bytes from index 0",
+            "latin1 ok",
             "close ok",
         ]
     );
@@ -387,6 +388,7 @@ async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
             "text ok",
             "binary [9, 8]",
             "text abc",
+            "binary [255, 0, 233, 65]",
             "close 1000 ",
             "ended"
         ]
@@ -408,6 +410,15 @@ async fn send_messages_queues_in_order_and_stops_at_the_first_refused() {
             "{error:?}"
         );
     }
+    // So is a `send-latin1` character that is not a byte.
+    let args = ["send-messages", url.as_str(), "beyond-latin1"];
+    let error = support::try_run_guest("probe", &args, support::allow_all())
+        .await
+        .expect_err("the call traps");
+    assert!(
+        format!("{error:?}").contains("send-latin1: a character above U+00FF is not a byte"),
+        "{error:?}"
+    );
 }
 
 #[test]
@@ -425,15 +436,15 @@ fn guest_components_import_network_and_export_handler_and_watch_handler() {
             .map(|(name, _)| name.to_string())
             .collect();
         assert!(
-            imports.contains(&"wit-websocket:client/network@0.1.5".to_string()),
+            imports.contains(&"wit-websocket:client/network@0.1.6".to_string()),
             "{guest}: {imports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/handler@0.1.5".to_string()),
+            exports.contains(&"wit-websocket:client/handler@0.1.6".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(
-            exports.contains(&"wit-websocket:client/watch-handler@0.1.5".to_string()),
+            exports.contains(&"wit-websocket:client/watch-handler@0.1.6".to_string()),
             "{guest}: {exports:?}"
         );
         assert!(

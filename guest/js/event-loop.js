@@ -13,7 +13,7 @@
 // Other modules watch pollables here too (`watch`), e.g. a socket's room to
 // send; the host calls `watchHandler.onReady` for each.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.5';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.6';
 import { now, subscribeDuration } from 'wasi:clocks/monotonic-clock@0.2.12';
 
 const NS_PER_MS = 1_000_000n;

@@ -10,7 +10,7 @@
 // (TCP pushes back on the server); a writer's `ready` waits until the
 // socket's buffered bytes fall to the low-water mark.
 
-import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.5';
+import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.6';
 import { watch } from './event-loop.js';
 import {
   checkClose,

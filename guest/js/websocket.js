@@ -27,7 +27,7 @@
 // host only calls in when the guest is idle, so a listener that runs for long
 // holds every other socket's events back, as it would hold a page's.
 
-import { NetworkDevice } from 'wit-websocket:client/network@0.1.5';
+import { NetworkDevice } from 'wit-websocket:client/network@0.1.6';
 import { getArguments } from 'wasi:cli/environment@0.2.12';
 import { exit } from 'wasi:cli/exit@0.2.12';
 import { currentTurn, newTurn, pendingFetches, startEventLoop, watchEvents as watchDeviceEvents } from './event-loop.js';

@@ -109,7 +109,7 @@ pub mod bindings {
         additional_derives: [PartialEq, Eq, Hash],
         // The SDK's own ErrorCode, with messages for people (see error.rs).
         with: {
-            "wit-websocket:client/types@0.1.5/error-code": wit_websocket_guest::ErrorCode,
+            "wit-websocket:client/types@0.1.6/error-code": wit_websocket_guest::ErrorCode,
         },
         pub_export_macro: true,
         default_bindings_module: "wit_websocket_guest::bindings",

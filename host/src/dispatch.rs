@@ -62,7 +62,7 @@ type OnMessage = TypedFunc<(Resource<WebSocket>, &'static Received), ()>;
 
 /// The interface whose `on-message` [`GuestCallbacks`] calls itself; an
 /// older minor version a component exports is found by it as well.
-const HANDLER_INTERFACE: &str = "wit-websocket:client/handler@0.1.5";
+const HANDLER_INTERFACE: &str = "wit-websocket:client/handler@0.1.6";
 
 /// Where a component's callbacks are, looked up once per component.
 ///

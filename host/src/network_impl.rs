@@ -344,6 +344,16 @@ fn utf8_message(bytes: Bytes) -> Result<WireMessage, ErrorCode> {
     }
 }
 
+/// The bytes a `send-latin1` string stands for: each character's value, or
+/// `None` for a character above U+00FF. ASCII, UTF-8 and Latin-1 alike, is
+/// taken as it is, without a copy.
+fn latin1_bytes(text: String) -> Option<Vec<u8>> {
+    if text.is_ascii() {
+        return Some(text.into_bytes());
+    }
+    text.chars().map(|c| u8::try_from(c).ok()).collect()
+}
+
 impl network::HostWebsocket for WebSocketCtxView<'_> {
     fn send(
         &mut self,
@@ -374,6 +384,17 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         data: Vec<u8>,
     ) -> wasmtime::Result<Result<(), ErrorCode>> {
         self.send_wire(socket, WireMessage::binary(data))
+    }
+
+    fn send_latin1(
+        &mut self,
+        socket: Resource<WebSocket>,
+        data: String,
+    ) -> wasmtime::Result<Result<(), ErrorCode>> {
+        let Some(bytes) = latin1_bytes(data) else {
+            wasmtime::bail!("send-latin1: a character above U+00FF is not a byte");
+        };
+        self.send_binary(socket, bytes)
     }
 
     fn send_messages(
@@ -485,5 +506,21 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         self.ctx.socket_reps.remove(&socket.shared.id());
         self.ctx.retire(&socket.shared);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::latin1_bytes;
+
+    #[test]
+    fn latin1_text_stands_for_the_bytes_of_its_characters() {
+        let every_byte: Vec<u8> = (0..=255).collect();
+        let text: String = every_byte.iter().map(|&byte| char::from(byte)).collect();
+        assert_eq!(latin1_bytes(text), Some(every_byte));
+        assert_eq!(latin1_bytes("ascii".into()), Some(b"ascii".to_vec()));
+        assert_eq!(latin1_bytes(String::new()), Some(Vec::new()));
+        assert_eq!(latin1_bytes("caf\u{e9} \u{100}".into()), None);
+        assert_eq!(latin1_bytes("\u{1f600}".into()), None);
     }
 }

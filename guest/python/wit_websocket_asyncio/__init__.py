@@ -37,7 +37,7 @@ from wit_world.imports import monotonic_clock, poll
 from wit_world.imports import wit_websocket_client_network as network
 from wit_world.imports import wit_websocket_client_types as types
 
-from wit_websocket import ErrorKind, WebSocketError, _connect_options
+from wit_websocket import ErrorKind, WebSocketError, _connect_options, _send_binary
 
 __all__ = [
     "ClientConnection",
@@ -265,7 +265,7 @@ class ClientConnection:
             if isinstance(message, str):
                 self._socket.send(types.Message_Text(message))
             else:
-                self._socket.send_binary(message if isinstance(message, bytes) else bytes(message))
+                _send_binary(self._socket, message)
         except Err as error:
             if self._closed is not None:
                 raise self._closed from None

@@ -53,6 +53,7 @@ enum Op {
     SendUtf8(u8, Vec<u8>),
     SendMessages(u8, Vec<bool>, Vec<u32>, Vec<u8>),
     SendPacked(u8, Vec<u8>, Vec<u32>, Vec<u8>),
+    SendLatin1(u8, String),
     Close(u8, Option<u16>, Option<String>),
     DropSocket(u8),
     SubscribeSocket(u8),
@@ -200,6 +201,11 @@ fuzz_target!(|ops: Vec<Op>| {
                 Op::SendPacked(i, binary, lengths, payloads) => {
                     if let Some(s) = socket(i) {
                         let _ = view.send_packed(s, binary, lengths, payloads);
+                    }
+                }
+                Op::SendLatin1(i, data) => {
+                    if let Some(s) = socket(i) {
+                        let _ = view.send_latin1(s, data);
                     }
                 }
                 Op::Close(i, code, reason) => {

@@ -725,9 +725,10 @@ fn main() {
         }
         // Sends packed messages with the raw imports once open: a batch the
         // host takes whole, then one it refuses partway (invalid UTF-8 in
-        // the second message), each with `send-messages` then `send-packed`;
-        // with `disagree` (or `disagree-packed`), lists that disagree
-        // instead (a trap).
+        // the second message), each with `send-messages` then `send-packed`,
+        // then one binary message with `send-latin1`; with `disagree` (or
+        // `disagree-packed`), lists that disagree instead, and with
+        // `beyond-latin1` a character above U+00FF (each a trap).
         "send-messages" => {
             let (raw, ws) = open_pulled(&urls[0]);
             match urls.get(1).map(String::as_str) {
@@ -738,6 +739,11 @@ fn main() {
                 }
                 Some("disagree-packed") => {
                     let _ = ws.send_packed(&[1], &[4], b"abc");
+                    println!("not reached");
+                    return;
+                }
+                Some("beyond-latin1") => {
+                    let _ = ws.send_latin1("\u{ff}\u{100}");
                     println!("not reached");
                     return;
                 }
@@ -756,6 +762,8 @@ fn main() {
             println!("packed: {}", describe(packed));
             let packed_partway = ws.send_packed(&[0, 1], &[2, 1], b"\xff\xfe\x07");
             println!("packed partway: {}", describe(packed_partway));
+            // A binary message as the characters U+0000..=U+00FF of a string.
+            report("latin1", ws.send_latin1("\u{ff}\u{0}\u{e9}A"));
             report("close", ws.close(Some(1000), None));
             while ws.ready_state() != ReadyState::Closed {
                 raw.subscribe().block();
