@@ -297,6 +297,8 @@ def _send_binary(socket: network.Websocket, data: bytes | bytearray | memoryview
     when the call returns. Decoded as Latin-1, each byte is the character of
     the same value, and the host takes the characters back as bytes.
     """
+    if isinstance(data, memoryview) and not data.c_contiguous:
+        data = data.tobytes()  # str() decodes only a contiguous buffer
     socket.send_latin1(str(data, "latin-1"))
 
 

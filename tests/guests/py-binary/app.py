@@ -1,7 +1,7 @@
 """Binary messages sent from Python, more of them than the guest has memory:
 each is sent and echoed back byte for byte, with every byte value, with the
 callbacks (``ws.send``) or the asyncio client (``await ws.send``), from
-``bytes``, a ``bytearray`` and a ``memoryview`` in turn.
+``bytes``, a ``bytearray``, a ``memoryview`` and a strided one in turn.
 
 Usage: app callbacks|asyncio URL COUNT SIZE. Prints ``MODE: COUNT echoed
 intact``, or the first message that came back wrong.
@@ -23,8 +23,14 @@ def payload(index: int, size: int) -> bytes:
 
 
 def sendable(index: int, data: bytes) -> bytes | bytearray | memoryview:
-    """The bytes-like kinds ``send`` takes, in turn."""
-    return (data, bytearray(data), memoryview(data))[index % 3]
+    """The bytes-like kinds ``send`` takes, in turn: ``bytes``, a ``bytearray``,
+    a ``memoryview`` and one that takes every other byte of its buffer."""
+    kind = index % 4
+    if kind == 3:
+        spread = bytearray(2 * len(data))
+        spread[::2] = data
+        return memoryview(spread)[::2]
+    return (data, bytearray(data), memoryview(data))[kind]
 
 
 def check(mode: str, index: int, size: int, data: str | bytes) -> bool:
