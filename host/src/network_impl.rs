@@ -345,8 +345,8 @@ fn utf8_message(bytes: Bytes) -> Result<WireMessage, ErrorCode> {
 }
 
 /// The bytes a `send-latin1` string stands for: each character's value, or
-/// `None` for a character above U+00FF. ASCII, UTF-8 and Latin-1 alike, is
-/// taken as it is, without a copy.
+/// `None` for a character above U+00FF. ASCII text, the same bytes in UTF-8
+/// and in Latin-1, is taken as it is, without a copy.
 fn latin1_bytes(text: String) -> Option<Vec<u8>> {
     if text.is_ascii() {
         return Some(text.into_bytes());
