@@ -14,6 +14,14 @@ use crate::tls::ClientCertificate;
 /// of [`WebSocketConfig::callback_time_limit`].
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How much tungstenite reads at once. Its default, 128 KiB, is zero-filled
+/// before every read, so each connection that reads at all keeps 128 KiB
+/// resident: with 10,000 sockets, 1.3 GB. Larger messages still arrive
+/// whole (the buffer grows to a frame's length), and the transport beneath
+/// reads ahead in larger pieces while they stream in (`ReadAhead`). A
+/// received message larger than this keeps the buffer it was read into.
+pub(crate) const READ_BUFFER_SIZE: usize = 16 << 10;
+
 /// What a guest may do with its WebSockets. Each field documents its default
 /// and why.
 ///
@@ -62,7 +70,7 @@ pub struct WebSocketConfig {
     /// Bytes of received messages a socket may hold for the guest before the
     /// host stops reading it, so TCP pushes back on the server instead of the
     /// host's memory growing. Each message counts its payload plus
-    /// [`EVENT_OVERHEAD`](crate::socket::EVENT_OVERHEAD) bytes, so empty
+    /// [`EVENT_OVERHEAD`](crate::device::EVENT_OVERHEAD) bytes, so empty
     /// messages are bounded too (65,536 of them at the default). Default
     /// 8 MiB. A single message larger than this (up to `max_message_size`)
     /// is still delivered, alone.

@@ -19,7 +19,8 @@ use crate::bindings::exports::wit_websocket::client::handler::{
 use crate::bindings::exports::wit_websocket::client::watch_handler::{
     Guest as WatchHandler, GuestIndices as WatchHandlerIndices,
 };
-use crate::device::{Pending, QueuedEvent, Received};
+use crate::event::{Pending, Received};
+use crate::queue::QueuedEvent;
 use crate::socket::WebSocket;
 use crate::{EPOCH_TICK, GetWebSocket, WebSocketView};
 

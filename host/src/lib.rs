@@ -68,19 +68,29 @@ pub mod config;
 #[cfg(feature = "deflate")]
 pub mod deflate;
 pub mod device;
+mod dial;
+mod direct_write;
 pub mod dispatch;
 pub mod dns;
+mod errors;
+mod event;
+mod handshake;
 #[cfg(feature = "http")]
 pub mod http;
 mod network_impl;
 pub mod policy;
 mod pollables;
 pub mod proxy;
+mod queue;
 mod read_ahead;
 pub mod rules;
 pub mod runner;
 pub mod socket;
+mod socket_state;
+mod socket_task;
+mod tasks;
 pub mod tls;
+mod wait;
 mod watch;
 
 use std::collections::HashMap;
@@ -92,8 +102,8 @@ use tokio_util::task::TaskTracker;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
 pub use config::{EPOCH_TICK, WebSocketConfig};
-use device::EventQueue;
-use socket::SocketShared;
+use queue::EventQueue;
+use socket_state::SocketShared;
 
 /// The per-guest state of the WebSocket host: configuration, the guest's
 /// devices and how many of its sockets are still live.
@@ -121,7 +131,7 @@ pub struct WebSocketCtx {
     live_sockets: usize,
     /// The sockets' I/O tasks, so a host can let closing handshakes finish
     /// before it exits (see [`WebSocketCtx::tasks`]), and their panic count.
-    tasks: socket::SocketTasks,
+    tasks: tasks::SocketTasks,
     /// Pollables the guest asked to be told about (timers and the like).
     watches: watch::Watches,
     /// Built at the first `wss://` connection, then shared by all: one per
@@ -216,7 +226,7 @@ impl WebSocketCtx {
     /// ```
     pub fn new(config: WebSocketConfig) -> Self {
         Self {
-            tasks: socket::SocketTasks::new(dns::Lookups::new(
+            tasks: tasks::SocketTasks::new(dns::Lookups::new(
                 config.resolver.clone(),
                 config.max_dns_lookups,
             )),
@@ -388,7 +398,7 @@ impl WebSocketCtx {
 
     /// Takes the pending events of every pushed device, device by device
     /// (each device's in order, at most [`device::MAX_EVENTS_PER_BATCH`] each).
-    pub(crate) fn take_all_events(&mut self) -> Vec<device::QueuedEvent> {
+    pub(crate) fn take_all_events(&mut self) -> Vec<queue::QueuedEvent> {
         self.devices.retain(|queue| queue.strong_count() > 0);
         self.devices
             .iter()
@@ -412,23 +422,23 @@ impl WebSocketCtx {
     /// Records that an event is being delivered to the guest; false when the
     /// guest must not see it (see [`SocketShared::deliver_state`]).
     #[must_use]
-    pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &device::Pending) -> bool {
+    pub(crate) fn note_delivery(&mut self, socket: &SocketShared, kind: &event::Pending) -> bool {
         if !socket.deliver_state(kind) {
             return false;
         }
         match kind {
-            device::Pending::Message(message) => {
+            event::Pending::Message(message) => {
                 self.stats.messages_received += 1;
                 self.stats.bytes_received += message.len() as u64;
             }
-            device::Pending::Close(info) => {
+            event::Pending::Close(info) => {
                 self.stats.last_close = Some(info.clone());
                 self.retire(socket);
             }
-            device::Pending::Error(error) => {
+            event::Pending::Error(error) => {
                 *self.stats.errors.entry(error.kind()).or_default() += 1;
             }
-            device::Pending::Open => {}
+            event::Pending::Open => {}
         }
         true
     }
@@ -437,10 +447,6 @@ impl WebSocketCtx {
     pub(crate) fn retire(&mut self, socket: &SocketShared) {
         if socket.retire() {
             self.live_sockets -= 1;
-            socket
-                .queue()
-                .live_sockets
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
         }
     }
 

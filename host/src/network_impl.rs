@@ -14,8 +14,10 @@ use crate::bindings::wit_websocket::client::{network, types};
 use crate::bindings::{
     ConnectOptions, ErrorCode, Event, Message, MessageBatch, PackedMessages, Pong, ReadyState,
 };
-use crate::device::{EventQueue, NetworkDevice, Pending};
+use crate::device::NetworkDevice;
+use crate::event::Pending;
 use crate::pollables::{DeviceEvents, PongReady, SocketEvents, Writable};
+use crate::queue::EventQueue;
 use crate::rules;
 use crate::socket::WebSocket;
 
@@ -166,12 +168,6 @@ impl WebSocketCtxView<'_> {
         let resource = self.table.push(socket)?;
         self.ctx.socket_reps.insert(id, resource.rep());
         self.ctx.live_sockets += 1;
-        self.table
-            .get(&resource)?
-            .shared
-            .queue()
-            .live_sockets
-            .fetch_add(1, Ordering::AcqRel);
         Ok(Ok(resource))
     }
 }
@@ -456,8 +452,12 @@ impl network::HostWebsocket for WebSocketCtxView<'_> {
         &mut self,
         socket: Resource<WebSocket>,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        let shared = self.table.get(&socket)?.shared.clone();
-        let events = self.table.push(SocketEvents(shared))?;
+        let websocket = self.table.get(&socket)?;
+        let events = SocketEvents {
+            socket: websocket.shared.clone(),
+            queued: websocket.queue.ready(),
+        };
+        let events = self.table.push(events)?;
         subscribe(self.table, events)
     }
 

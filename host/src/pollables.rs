@@ -11,22 +11,9 @@ use tokio::sync::Notify;
 use wasmtime_wasi_io::poll::Pollable;
 
 use crate::bindings::ReadyState;
-use crate::device::EventQueue;
-use crate::socket::SocketShared;
-
-/// Waits until `condition` holds, re-checking it whenever `notify` wakes.
-pub(crate) async fn wait_until(notify: &Notify, mut condition: impl FnMut() -> bool) {
-    loop {
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        // Registered before the check, so a wake-up in between is not lost.
-        notified.as_mut().enable();
-        if condition() {
-            return;
-        }
-        notified.await;
-    }
-}
+use crate::queue::EventQueue;
+use crate::socket_state::SocketShared;
+use crate::wait::wait_until;
 
 /// Ready while an event is queued on the device (`network-device.subscribe`).
 pub(crate) struct DeviceEvents(pub(crate) Arc<EventQueue>);
@@ -40,13 +27,17 @@ impl Pollable for DeviceEvents {
 }
 
 /// Ready while an event for the socket is queued (`websocket.subscribe`).
-pub(crate) struct SocketEvents(pub(crate) Arc<SocketShared>);
+pub(crate) struct SocketEvents {
+    pub(crate) socket: Arc<SocketShared>,
+    /// Its device's notifier, woken on every event queued.
+    pub(crate) queued: Arc<Notify>,
+}
 
 #[async_trait::async_trait]
 impl Pollable for SocketEvents {
     async fn ready(&mut self) {
-        let socket = &self.0;
-        wait_until(&socket.queue().ready(), || socket.has_pending()).await;
+        let socket = &self.socket;
+        wait_until(&self.queued, || socket.has_pending()).await;
     }
 }
 

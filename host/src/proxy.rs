@@ -5,20 +5,23 @@
 //! The network policy still judges the destination the guest asked for; the
 //! proxy's own address is the embedder's choice and is not checked. Where the
 //! proxy resolves names (`http://` and `socks5h://`), the policy's address
-//! checks ([`NetworkPolicy::check_address`]) apply to addresses written in the
-//! URL only; with `socks5://` the host resolves and checks every address first.
-//! TLS (`wss://`) runs end to end through the tunnel.
+//! checks apply to addresses written in the URL only; with `socks5://` the
+//! host resolves and checks every address first. TLS (`wss://`) runs end to
+//! end through the tunnel.
+//!
+//! Owns the proxy configuration and the two tunnel protocols spoken over a
+//! connection to the proxy; reaching the proxy (DNS, policy, TCP) is
+//! the `dial` module's.
 
 use std::fmt;
+use std::net::SocketAddr;
 
 use base64::Engine as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::bindings::{ErrorCode, HandshakeRejection};
-use crate::dns::Lookups;
-use crate::policy::{ConnectTarget, NetworkPolicy};
-use crate::socket::{connect_any, permitted};
+use crate::policy::ConnectTarget;
 
 /// The port a proxy URL without one gets, as curl gives it.
 const DEFAULT_PROXY_PORT: u16 = 1080;
@@ -53,8 +56,8 @@ pub enum ProxyKind {
 #[derive(Clone, PartialEq, Eq)]
 pub struct Proxy {
     kind: ProxyKind,
-    host: String,
-    port: u16,
+    pub(crate) host: String,
+    pub(crate) port: u16,
     credentials: Option<(String, String)>,
 }
 
@@ -296,37 +299,35 @@ fn authority(host: &str, port: u16) -> String {
     }
 }
 
-/// Opens a TCP tunnel through `proxy` to `target`: to its name, for proxies
-/// that resolve it, or to an address the host resolved and `policy` passed.
-pub(crate) async fn tunnel(
+/// Where the tunnel leads: a name the proxy resolves, or an address the
+/// host resolved (and the policy judged).
+pub(crate) enum Destination<'a> {
+    /// A host name (or address literal) and port, resolved by the proxy.
+    Name(&'a str, u16),
+    /// An address resolved by the host.
+    Address(SocketAddr),
+}
+
+/// Asks the proxy at the other end of `tcp` for a tunnel to `destination`;
+/// the tunnel once it agrees.
+pub(crate) async fn open_tunnel(
+    tcp: TcpStream,
     proxy: &Proxy,
-    target: &ConnectTarget<'_>,
-    policy: &dyn NetworkPolicy,
-    lookups: &Lookups,
+    destination: Destination<'_>,
 ) -> Result<TcpStream, ErrorCode> {
-    // With local DNS the destination is resolved and judged first: nothing
-    // is dialled, not even the proxy, for a destination the policy refuses.
-    let resolved_here = match proxy.kind {
-        ProxyKind::Socks5 { remote_dns: false } => {
-            let resolved = lookups.resolve(target.host, target.port).await?;
-            // Never empty: `permitted` fails when the policy lets none through.
-            Some(permitted(resolved, target, policy)?[0])
+    match (proxy.kind, destination) {
+        (ProxyKind::HttpConnect, Destination::Name(host, port)) => {
+            http_connect(tcp, proxy, host, port).await
         }
-        _ => None,
-    };
-    let proxy_addresses = lookups.resolve(&proxy.host, proxy.port).await?;
-    let tcp = connect_any(&proxy_addresses)
-        .await
-        .map_err(|error| match error {
-            ErrorCode::ConnectionRefused(why) => {
-                ErrorCode::ConnectionRefused(format!("the proxy {proxy}: {why}"))
-            }
-            other => other,
-        })?;
-    match (proxy.kind, resolved_here) {
-        (ProxyKind::HttpConnect, _) => http_connect(tcp, proxy, target.host, target.port).await,
-        (ProxyKind::Socks5 { .. }, Some(address)) => socks5(tcp, proxy, address).await,
-        (ProxyKind::Socks5 { .. }, None) => socks5(tcp, proxy, (target.host, target.port)).await,
+        (ProxyKind::HttpConnect, Destination::Address(address)) => {
+            http_connect(tcp, proxy, &address.ip().to_string(), address.port()).await
+        }
+        (ProxyKind::Socks5 { .. }, Destination::Address(address)) => {
+            socks5(tcp, proxy, address).await
+        }
+        (ProxyKind::Socks5 { .. }, Destination::Name(host, port)) => {
+            socks5(tcp, proxy, (host, port)).await
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi_io::bindings::wasi::io::poll::{Host as _, HostPollable as _};
 use wasmtime_wasi_io::poll::DynPollable;
 
-use crate::device::EventQueue;
+use crate::queue::EventQueue;
 
 /// One pending watch.
 struct Watch {

@@ -49,7 +49,7 @@ import heapq
 import math
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from enum import IntEnum, StrEnum
 from typing import Generic, TypeVar, get_args, overload
 
@@ -321,6 +321,19 @@ def _connect_options(
     )
 
 
+def _unpack(batch: types.PackedMessages) -> Iterator[tuple[int, str | bytes]]:
+    """The messages of a ``take-packed`` batch, in order: each as its socket's
+    id and its data (``str`` for text, ``bytes`` for binary). The one place a
+    batch is decoded.
+    """
+    start = 0
+    for socket_id, binary, length in zip(batch.sockets, batch.binary, batch.lengths):
+        end = start + length
+        payload = batch.payloads[start:end]
+        yield socket_id, payload if binary else payload.decode()
+        start = end
+
+
 class NetworkDevice:
     """The guest's door to the network: it creates sockets and delivers their
     events (Turbulenz's ``NetworkDevice``). An app usually needs one.
@@ -400,14 +413,10 @@ class NetworkDevice:
         # lists rather than an object per event and level); the rest, from
         # the first other event on, as events.
         batch = self._device.take_packed()
-        start = 0
-        for socket_id, binary, length in zip(batch.sockets, batch.binary, batch.lengths):
-            end = start + length
+        for socket_id, data in _unpack(batch):
             socket = _live.get(socket_id)
             if socket is not None:
-                payload = batch.payloads[start:end]
-                socket._call(socket.onmessage, payload if binary else payload.decode())
-            start = end
+                socket._call(socket.onmessage, data)
         events = self._device.update()
         for event in events:
             socket = _live.get(event.socket)

@@ -37,7 +37,7 @@ from wit_world.imports import monotonic_clock, poll
 from wit_world.imports import wit_websocket_client_network as network
 from wit_world.imports import wit_websocket_client_types as types
 
-from wit_websocket import ErrorKind, WebSocketError, _connect_options, _send_binary
+from wit_websocket import ErrorKind, WebSocketError, _connect_options, _send_binary, _unpack
 
 __all__ = [
     "ClientConnection",
@@ -203,13 +203,7 @@ class ClientConnection:
             # The messages at its head come packed (a few flat lists rather
             # than an object per event and level); from the first other
             # event on, as events.
-            batch = self._device.take_packed()
-            start = 0
-            for binary, length in zip(batch.binary, batch.lengths):
-                end = start + length
-                payload = batch.payloads[start:end]
-                self._inbox.append(payload if binary else payload.decode())
-                start = end
+            self._inbox.extend(data for _, data in _unpack(self._device.take_packed()))
             if not self._inbox:
                 self._inbox.extend(event.kind for event in self._device.update())
             if not self._inbox:
