@@ -1,6 +1,7 @@
-// device.js: the WebSocket class's network device, made on first use, with
-// every live socket by the host's id and the dispatch of their events
-// (`deliverEvents`, and the `handler` export). It knows
+// device.js: the network devices. The WebSocket class's one device, made on
+// first use, with every live socket by the host's id and the dispatch of
+// their events (`deliverEvents`, and the `handler` export); and the pulled
+// devices WebSocketStream and NetworkDevice make for themselves. It knows
 // sockets only through what the WebSocket class registers: it must not
 // import websocket.js (that would be a cycle).
 
@@ -49,6 +50,13 @@ export function registerWebSocket(functions) {
 export function socketDevice() {
   device ??= new NetworkDevice();
   return device;
+}
+
+/** A device of its own whose events the host leaves for `update` (never pushed). */
+export function pulledDevice() {
+  const pulled = new NetworkDevice();
+  pulled.setPush(false);
+  return pulled;
 }
 
 /**

@@ -1,7 +1,7 @@
 // packed.js: the one decoder of a `take-packed` batch (the messages at the
 // head of a device's queue as a few flat lists: socket ids, kinds, lengths,
 // payloads back to back) into messages, for the WebSocket class's device
-// (device.js). No host calls, no state.
+// (device.js) and each WebSocketStream. No host calls, no state.
 
 import { toArrayBuffer } from './wit-types.js';
 

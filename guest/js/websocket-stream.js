@@ -1,49 +1,35 @@
-// The WebSocketStream API (WHATWG explainer,
-// https://github.com/whatwg/websockets/blob/main/explainer.md) and the
-// Turbulenz `NetworkDevice` for componentize-js components.
+// websocket-stream.js: the WebSocketStream API (WHATWG explainer,
+// https://github.com/whatwg/websockets/blob/main/explainer.md) for
+// componentize-js components, and the `wit-websocket-guest/stream` entry,
+// which also exports Turbulenz's `NetworkDevice` (turbulenz.js). It must not
+// touch the WebSocket class's device or sockets (device.js's `live`).
 //
-// Both take their socket's events only when they want them: each has a
-// device of its own whose events the host does not push (`set-push(false)`)
-// and that it reads with `take-packed` and `update`, waking on the device's
-// pollable through the host's event loop (`watch`). A WebSocketStream reader that stops reading
-// leaves the events with the host, which then stops reading the connection
-// (TCP pushes back on the server); a writer's `ready` waits until the
-// socket's buffered bytes fall to the low-water mark.
+// A WebSocketStream takes its socket's events only when it wants them: it
+// has a device of its own whose events the host does not push
+// (`set-push(false)`) and that it reads with `take-packed` and `update`,
+// waking on the device's pollable through the host's event loop (`watch`).
+// A reader that stops reading leaves the events with the host, which then
+// stops reading the connection (TCP pushes back on the server); a writer's
+// `ready` waits until the socket's buffered bytes fall to the low-water mark.
 
-import { NetworkDevice as Device } from 'wit-websocket:client/network@0.1.6';
+import { pulledDevice } from './device.js';
 import { watch } from './event-loop.js';
-import {
-  checkClose,
-  connectOptions,
-  describeErrorCode,
-  encodeUtf8,
-  errorCodeOf,
-  parseProtocols,
-  parseURL,
-  toArrayBuffer,
-} from './websocket.js';
+import { receivePacked } from './packed.js';
+import { parseURL } from './rules.js';
+import { checkClose, parseProtocols } from './webidl.js';
+import { connectOptions, describeErrorCode, encodeUtf8, errorCodeOf, messageOf } from './wit-types.js';
+
+export { NetworkDevice } from './turbulenz.js';
 
 /** Bytes buffered above which a WebSocketStream writer waits: 1 MiB. */
 export const HIGH_WATER_MARK = 1 << 20;
 /** Bytes buffered a waiting writer waits for: 256 KiB. */
 export const LOW_WATER_MARK = 256 << 10;
 
-const fromUtf8 = new TextDecoder();
-
-// A device whose events the host leaves for `update` (never pushed).
-function pulledDevice() {
-  const device = new Device();
-  device.setPush(false);
-  return device;
-}
-
-function messageOf(chunk) {
-  if (typeof chunk === 'string') return null; // sent as UTF-8 bytes
-  if (chunk instanceof ArrayBuffer) return { tag: 'binary', val: new Uint8Array(chunk) };
-  if (ArrayBuffer.isView(chunk)) {
-    return { tag: 'binary', val: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) };
-  }
-  throw new TypeError('WebSocketStream: a chunk must be a string, an ArrayBuffer or an ArrayBufferView');
+// A received message as the readable's chunk: binary messages are
+// Uint8Arrays, as the explainer has them (receivePacked's `receive`).
+function enqueueChunk(reader, binary, data) {
+  reader.enqueue(binary ? new Uint8Array(data) : data);
 }
 
 /** The error `closed` rejects with (the explainer's `WebSocketError`). */
@@ -148,17 +134,9 @@ export class WebSocketStream {
   // other one on come with `update`. Once the reader has enough, what else
   // is pending is taken at once too, as before the messages came packed.
   #pump() {
-    const { binary, lengths, payloads } = this.#device.takePacked();
-    if (lengths.length > 0) {
-      let start = 0;
-      for (let i = 0; i < lengths.length; i++) {
-        const end = start + lengths[i];
-        const bytes = payloads.subarray(start, end);
-        this.#reader.enqueue(binary[i] ? new Uint8Array(toArrayBuffer(bytes)) : fromUtf8.decode(bytes));
-        start = end;
-      }
-      // Freed now rather than at the next collection (see websocket.js).
-      if (lengths.length > 1) payloads.buffer.transfer(0);
+    const batch = this.#device.takePacked();
+    if (batch.lengths.length > 0) {
+      receivePacked(batch, this.#reader, enqueueChunk);
       this.#read();
       if (this.#wantRead) {
         this.#listen();
@@ -259,115 +237,6 @@ export class WebSocketStream {
     this.#pullDone?.();
     this.#settleOpened.reject(error);
     this.#settleClosed.reject(error);
-  }
-}
-
-/**
- * Turbulenz's `NetworkDevice`: `createWebSocket(url, protocol)` gives a socket
- * with `onopen`, `onmessage(message)` (`message.data`), `onerror`, `onclose`,
- * `send`, `close`, `destroy` and `readyState`; nothing is delivered until the
- * game calls `update()` (once per frame), which runs the callbacks of every
- * event pending.
- */
-export class NetworkDevice {
-  #device = null;
-  #sockets = new Map(); // host id → TurbulenzWebSocket
-
-  /** A socket to `url`, offering `protocol` (a string or a list) if given. */
-  createWebSocket(url, protocol = undefined) {
-    this.#device ??= pulledDevice();
-    const href = parseURL(String(url)).href;
-    const protocols = protocol === undefined ? [] : parseProtocols(protocol);
-    let handle;
-    try {
-      handle = this.#device.createWebsocket(href, connectOptions(protocols));
-    } catch (thrown) {
-      const error = errorCodeOf(thrown);
-      if (error.tag === 'invalid-url' || error.tag === 'invalid-options') {
-        throw new DOMException(`NetworkDevice.createWebSocket: ${error.val}`, 'SyntaxError');
-      }
-      console.error(`NetworkDevice.createWebSocket: ${describeErrorCode(error)}`);
-      return null;
-    }
-    const socket = new TurbulenzWebSocket(href, handle, (id) => this.#sockets.delete(id));
-    this.#sockets.set(handle.id(), socket);
-    return socket;
-  }
-
-  /** Runs the callbacks of every pending event, in order. */
-  update() {
-    if (this.#device === null) return;
-    for (const { socket, kind } of this.#device.update()) {
-      this.#sockets.get(socket)?.deliver(kind);
-    }
-  }
-}
-
-/** A socket of a Turbulenz `NetworkDevice`. */
-class TurbulenzWebSocket {
-  static CONNECTING = 0;
-  static OPEN = 1;
-  static CLOSING = 2;
-  static CLOSED = 3;
-
-  #handle;
-  #forget;
-  onopen = null;
-  onmessage = null;
-  onerror = null;
-  onclose = null;
-
-  constructor(url, handle, forget) {
-    this.url = url;
-    this.#handle = handle;
-    this.#forget = forget;
-  }
-
-  get readyState() {
-    if (this.#handle === null) return TurbulenzWebSocket.CLOSED;
-    return ['connecting', 'open', 'closing', 'closed'].indexOf(this.#handle.readyState());
-  }
-
-  /** Sends text (a string) or binary data (an ArrayBuffer or a view). */
-  send(data) {
-    if (this.#handle === null) return false;
-    const message = messageOf(data);
-    try {
-      if (message === null) this.#handle.sendUtf8(encodeUtf8(data));
-      else this.#handle.sendBinary(message.val);
-      return true;
-    } catch (thrown) {
-      console.error(`WebSocket.send: ${describeErrorCode(errorCodeOf(thrown))}`);
-      return false;
-    }
-  }
-
-  close(code = undefined, reason = undefined) {
-    [code, reason] = checkClose('WebSocket.close', code, reason);
-    this.#handle?.close(code, reason);
-  }
-
-  /** Releases the socket at once: no callback runs for it any more. */
-  destroy() {
-    if (this.#handle === null) return;
-    this.#forget(this.#handle.id());
-    this.#handle[Symbol.dispose]();
-    this.#handle = null;
-    this.onopen = this.onmessage = this.onerror = this.onclose = null;
-  }
-
-  deliver({ tag, val }) {
-    switch (tag) {
-      case 'open': this.onopen?.(); break;
-      case 'message': this.onmessage?.({ data: val.tag === 'text' ? val.val : toArrayBuffer(val.val) }); break;
-      case 'error': this.onerror?.({ error: describeErrorCode(val) }); break;
-      case 'close': {
-        const onclose = this.onclose;
-        this.#forget(this.#handle.id());
-        onclose?.({ code: val.code, reason: val.reason, wasClean: val.wasClean });
-        break;
-      }
-    }
   }
 }
 

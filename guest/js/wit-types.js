@@ -40,6 +40,17 @@ export function toMessage(data) {
   return { tag: 'text', val: toDOMString(data).toWellFormed() };
 }
 
+// A WebSocketStream chunk (or a Turbulenz send) as a WIT binary `message`,
+// or null for a string (sent as UTF-8 bytes).
+export function messageOf(chunk) {
+  if (typeof chunk === 'string') return null; // sent as UTF-8 bytes
+  if (chunk instanceof ArrayBuffer) return { tag: 'binary', val: new Uint8Array(chunk) };
+  if (ArrayBuffer.isView(chunk)) {
+    return { tag: 'binary', val: new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength) };
+  }
+  throw new TypeError('WebSocketStream: a chunk must be a string, an ArrayBuffer or an ArrayBufferView');
+}
+
 // A string's UTF-8 bytes (lone surrogates as U+FFFD, as USVString has them),
 // for a call that copies them at once: encoded into a buffer kept for that.
 // StarlingMonkey's TextEncoder.encode() takes 7.6 µs for 4 KiB (86 for 64
