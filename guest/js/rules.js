@@ -2,8 +2,8 @@
 // the host (the constructor's URL and subprotocols, close()'s code and
 // reason), with the exact error each throws. Arguments come already
 // converted (see webidl.js). It imports nothing and touches no state, so plain
-// `node` can load it, e.g. to compare its verdicts with the host's rules
-// (host/src/rules.rs).
+// `node` can load it (test/rules-table.mjs prints its verdicts, which the host's
+// rules in host/src/rules.rs are compared with).
 
 // A subprotocol must be an RFC 2616 token: U+0021..U+007E minus separators.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
