@@ -283,6 +283,11 @@ impl Drop for EchoServerCommand {
 /// Builds the JavaScript or Python guest `entry` with `guest/componentize`
 /// and runs it with `wit-websocket run --allow-net=127.0.0.1 WASM -- ARGS`.
 fn run_language_guest(entry: &str, args: &[&str]) -> std::process::Output {
+    run_language_guest_in(entry, &[], args)
+}
+
+/// As [`run_language_guest`], with `--env NAME=VALUE` for each of `env`.
+fn run_language_guest_in(entry: &str, env: &[&str], args: &[&str]) -> std::process::Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let out_dir = root.join("target/language-guests");
     // The same file name as the workspace tests' harness: built once.
@@ -297,6 +302,7 @@ fn run_language_guest(entry: &str, args: &[&str]) -> std::process::Output {
         // One compilation cache for every run of these tests.
         .env("XDG_CACHE_HOME", out_dir.join("cli-cache"))
         .args(["run", "--allow-net=127.0.0.1"])
+        .args(env.iter().flat_map(|pair| ["--env", pair]))
         .arg(&wasm)
         .arg("--")
         .args(args)
@@ -539,4 +545,74 @@ fn run_gives_the_guest_its_stdin_and_exits_with_the_guests_status() {
     // The guest exits with the number of lines it read, 3: WASI 0.2's `exit`
     // carries failure, not the code, and `wasmtime run` exits with 1 for it too.
     assert_eq!(output.status.code(), Some(1));
+}
+
+/// What `tests/guests/js-worker-scope` prints of its environment.
+fn worker_scope(env: &[&str]) -> serde_json::Value {
+    let output = run_language_guest_in("tests/guests/js-worker-scope/app.js", env, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.lines().next().unwrap_or_default()).expect("one JSON line")
+}
+
+#[test]
+fn randomness_a_javascript_library_kept_at_load_differs_in_every_run() {
+    let first = worker_scope(&[]);
+    let second = worker_scope(&[]);
+    // Math.random and crypto.getRandomValues taken at build time (a Wizer
+    // snapshot), called at run time: the host's randomness, not the build's.
+    for drawn in ["random", "words", "uuid", "randomNow"] {
+        assert_ne!(first[drawn], second[drawn], "{drawn}: {first}\n{second}");
+    }
+    // A value drawn at load is the build's: the same in every run (the limit
+    // the README states).
+    assert_eq!(first["drawnAtLoad"], second["drawnAtLoad"]);
+    assert_eq!(first["runsAfterBuild"], true);
+    assert!(first["performanceNow"].as_f64().unwrap() >= 0.0, "{first}");
+    let uuid = first["uuid"].as_str().unwrap();
+    assert!(uuid.len() == 36 && uuid.as_bytes()[14] == b'4', "{uuid}");
+}
+
+#[test]
+fn a_javascript_guest_sees_a_dedicated_workers_global_scope() {
+    let scope = worker_scope(&[]);
+    for (name, expected) in [
+        ("self", serde_json::json!(true)),
+        ("worker", serde_json::json!(true)),
+        (
+            "constructor",
+            serde_json::json!("DedicatedWorkerGlobalScope"),
+        ),
+        (
+            "tag",
+            serde_json::json!("[object DedicatedWorkerGlobalScope]"),
+        ),
+        ("window", serde_json::json!(true)),
+        ("document", serde_json::json!("undefined")),
+        ("buffer", serde_json::json!("undefined")),
+        ("process", serde_json::json!("undefined")),
+        ("onLine", serde_json::json!(true)),
+        ("secure", serde_json::json!(true)),
+        // The default location; a relative WebSocket URL resolves against it.
+        ("location", serde_json::json!("http://localhost/")),
+        ("origin", serde_json::json!("http://localhost")),
+        ("relative", serde_json::json!("ws://localhost/chat?room=1")),
+    ] {
+        assert_eq!(scope[name], expected, "{name}: {scope}");
+    }
+    let agent = scope["userAgent"].as_str().unwrap();
+    assert!(agent.contains("wit-websocket/"), "{agent}");
+}
+
+#[test]
+fn the_location_a_run_gives_is_the_javascript_guests_location() {
+    let scope = worker_scope(&["WIT_WEBSOCKET_LOCATION=https://127.0.0.1:8443/app/?room=7"]);
+    assert_eq!(scope["location"], "https://127.0.0.1:8443/app/?room=7");
+    assert_eq!(scope["search"], "?room=7");
+    assert_eq!(scope["origin"], "https://127.0.0.1:8443");
+    assert_eq!(scope["relative"], "wss://127.0.0.1:8443/chat?room=1");
 }

@@ -244,3 +244,180 @@ async fn an_unmodified_npm_library_for_browsers_runs_in_a_javascript_guest() {
         ["echo: through reconnecting-websocket", "closed"]
     );
 }
+
+/// `npm ci` in a test guest's directory: its npm packages, as its lock file pins them.
+fn npm_ci(dir: &std::path::Path) {
+    let installed = std::process::Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--silent"])
+        .current_dir(dir)
+        .status()
+        .expect("npm runs");
+    assert!(installed.success(), "npm ci in {}", dir.display());
+}
+
+/// A node server of a test guest's (`node SCRIPT`), on 127.0.0.1; killed when dropped.
+struct NodeServer {
+    process: std::process::Child,
+    port: u16,
+}
+
+impl NodeServer {
+    /// Starts `script` (relative to the workspace root), which prints
+    /// `listening PORT` once it listens.
+    fn start(script: &str) -> Self {
+        use std::io::BufRead as _;
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(script);
+        let mut process = std::process::Command::new("node")
+            .arg(&path)
+            .current_dir(path.parent().unwrap())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs");
+        let mut lines = std::io::BufReader::new(process.stdout.take().unwrap()).lines();
+        let first = lines.next().expect("the server prints its port").unwrap();
+        let port = first
+            .strip_prefix("listening ")
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| panic!("{script} printed {first:?}"));
+        Self { process, port }
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+#[tokio::test]
+async fn mqtt_js_unchanged_from_npm_publishes_subscribes_pings_and_reconnects_in_a_guest() {
+    // MQTT.js 5 (its browser build: it recognises the guest as a web worker)
+    // against aedes over ws, both from npm. MQTT.js is imported before the
+    // SDK, so its module's first timer is set before the SDK's timers exist.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-mqtt");
+    npm_ci(&dir);
+    let broker = NodeServer::start("tests/guests/js-mqtt/server.mjs");
+    let url = format!("ws://127.0.0.1:{}/", broker.port);
+    let run = run_language_guest("tests/guests/js-mqtt/app.js", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            // A client id of MQTT.js's own making (mqttjs_ and random hex).
+            "connect 1 true",
+            "subscribed t/# qos 1",
+            "message t/text hello from a component",
+            "message t/binary 0,1,2,254,255",
+            // Idle with keepalive 1 s: its pings were answered.
+            "pings answered true",
+            // The broker dropped the connection (no close frame).
+            "offline",
+            "reconnecting",
+            "connect 2 true",
+            // The subscription restored, by MQTT.js.
+            "message t/after back again",
+            "end",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_instances_of_one_javascript_component_draw_different_randomness() {
+    // One compiled component, two instances in this host: the references
+    // its top level took (Math.random, crypto.getRandomValues bound) are
+    // the same snapshot's, and still draw from the host's randomness.
+    let entry = "tests/guests/js-worker-scope/app.js";
+    let first = run_language_guest(entry, &[]).await;
+    let second = run_language_guest(entry, &[]).await;
+    let json = |run: &GuestRun| -> serde_json::Value {
+        assert_eq!(run.status, 0, "{:#?}", run.stdout);
+        serde_json::from_str(&run.stdout[0]).unwrap()
+    };
+    let (first, second) = (json(&first), json(&second));
+    for drawn in ["random", "words", "uuid"] {
+        assert_ne!(first[drawn], second[drawn], "{drawn}: {first}\n{second}");
+    }
+}
+
+#[tokio::test]
+async fn rpc_websockets_unchanged_from_npm_calls_subscribes_and_reconnects_in_a_guest() {
+    // rpc-websockets 10's browser build (it reaches the class as
+    // `window.WebSocket`) against its own Server, both from npm.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-rpc");
+    npm_ci(&dir);
+    let server = NodeServer::start("tests/guests/js-rpc/server.mjs");
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let run = run_language_guest("tests/guests/js-rpc/app.js", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "open 1",
+            "sum 42",
+            // A JSON-RPC error result, as the server's library made it.
+            "fail -32000 Error refused on purpose",
+            "ticked 7",
+            // The server dropped the connection (no close frame).
+            "error error",
+            "close 1006",
+            // Reconnected by rpc-websockets itself.
+            "open 2",
+            "sum again 2",
+            "close 1000",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn socket_io_client_unchanged_from_npm_acks_binary_heartbeats_and_reconnects_in_a_guest() {
+    // socket.io-client 4's browser build against socket.io, both from npm.
+    // engine.io-client keeps the WebSocket class it finds when its module
+    // is evaluated, which is before the SDK's here.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-socketio");
+    npm_ci(&dir);
+    let server = NodeServer::start("tests/guests/js-socketio/server.mjs");
+    let url = format!("http://127.0.0.1:{}/", server.port);
+    let run = run_language_guest("tests/guests/js-socketio/app.js", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "connect 1 true",
+            "sum 42",
+            "echo true 0,1,2,254,255",
+            "heartbeat true",
+            // The server dropped the connection (no close frame).
+            "disconnect transport error",
+            "reconnecting",
+            "connect 2 true",
+            "sum again 2",
+            "disconnect io client disconnect",
+        ]
+    );
+}
+
+#[tokio::test]
+async fn partysocket_unchanged_from_npm_reconnects_and_keeps_what_was_sent_meanwhile_in_a_guest() {
+    // partysocket's reconnecting WebSocket against a ws echo server, both from npm.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-partysocket");
+    npm_ci(&dir);
+    let server = NodeServer::start("tests/guests/js-partysocket/server.mjs");
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let run = run_language_guest("tests/guests/js-partysocket/app.js", &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "open 1",
+            "message hello",
+            "message 0,1,2,254,255",
+            // The server dropped the connection (no close frame).
+            "close without a code",
+            "open 2",
+            // Sent while the connection was down.
+            "message after the drop",
+            "close 1000",
+        ]
+    );
+}

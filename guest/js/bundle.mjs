@@ -5,6 +5,7 @@
 // component's bindings provide them.
 //
 //     node bundle.mjs ENTRY.js OUT.js
+import { readFile } from 'node:fs/promises';
 import { rolldown } from 'rolldown';
 
 const [input, file] = process.argv.slice(2);
@@ -23,33 +24,21 @@ const bundle = await rolldown({
   // (globalThis.WebSocket, the handler's static block) are what apps use.
   treeshake: false,
 });
-// Runs before every module: top-level code runs when the component is built
-// (a Wizer snapshot), where the host's randomness cannot be reached, and
-// Math.random() or crypto.getRandomValues() there (as some npm libraries
-// do, e.g. reconnecting-websocket) would fail the build. Until `run` starts
-// (event-loop.js restores the real ones) a seeded generator stands in: values
-// drawn at the top level are the same in every run; draw them from `run` on
-// for real randomness.
+// Runs before every module (libraries too): the worker's global scope and the
+// run-time randomness (see worker-scope.js), with the app's location as the
+// build gives it (WIT_WEBSOCKET_LOCATION, from `guest/componentize --location`).
+const sdk = new URL('.', import.meta.url);
+const workerScope = await readFile(new URL('worker-scope.js', sdk), 'utf8');
+const { version } = JSON.parse(await readFile(new URL('package.json', sdk), 'utf8'));
+const location = process.env.WIT_WEBSOCKET_LOCATION || 'http://localhost/';
+if (!URL.canParse(location)) {
+  console.error(`bundle: the location (guest/componentize --location, or WIT_WEBSOCKET_LOCATION) is not an absolute URL: '${location}'`);
+  process.exit(2);
+}
 const banner = `{
-  const realRandom = Math.random;
-  const realFill = globalThis.crypto?.getRandomValues;
-  let seed = 0x9e3779b9;
-  const next = () => {
-    seed ^= seed << 13; seed ^= seed >>> 17; seed ^= seed << 5;
-    return seed >>> 0;
-  };
-  Math.random = () => next() / 4294967296;
-  if (realFill) {
-    globalThis.crypto.getRandomValues = (array) => {
-      const bytes = new Uint8Array(array.buffer, array.byteOffset, array.byteLength);
-      for (let i = 0; i < bytes.length; i += 1) bytes[i] = next() & 0xff;
-      return array;
-    };
-  }
-  globalThis[Symbol.for('wit-websocket.build-time-randomness')] = () => {
-    Math.random = realRandom;
-    if (realFill) globalThis.crypto.getRandomValues = realFill;
-  };
+const __WIT_WEBSOCKET_VERSION__ = ${JSON.stringify(version)};
+const __WIT_WEBSOCKET_LOCATION__ = ${JSON.stringify(location)};
+${workerScope}
 }`;
 // keepNames: a class renamed to avoid a clash keeps its `name`
 // (`CloseEvent`, not `CloseEvent$1`), as the unbundled code has it.

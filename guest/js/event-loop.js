@@ -14,6 +14,7 @@
 // send; the host calls `watchHandler.onReady` for each.
 
 import { NetworkDevice } from 'wit-websocket:client/network@0.1.6';
+import { getEnvironment } from 'wasi:cli/environment@0.2.12';
 import { now, subscribeDuration } from 'wasi:clocks/monotonic-clock@0.2.12';
 
 const NS_PER_MS = 1_000_000n;
@@ -201,11 +202,10 @@ function delayOf(timeout) {
   return BigInt(Math.trunc(Number.isFinite(ms) && ms > 0 ? Math.min(ms, 2 ** 31 - 1) : 0)) * NS_PER_MS;
 }
 
-function schedule(handler, timeout, args, repeat) {
+function schedule(handler, timeout, args, repeat, id = nextId++) {
   // A string handler is script, as in a browser.
   const callback = typeof handler === 'function' ? handler : () => (0, eval)(String(handler));
   const delay = delayOf(timeout);
-  const id = nextId++;
   const timer = { id, callback, args, repeat, delay, deadline: (started ? now() : 0n) + delay };
   timers.set(id, timer);
   enqueue(timer);
@@ -245,13 +245,27 @@ export function clearInterval(id) {
 export function startEventLoop() {
   if (started) return;
   started = true;
-  // The real randomness, now that the host can be reached (see bundle.mjs).
-  const restore = globalThis[Symbol.for('wit-websocket.build-time-randomness')];
-  delete globalThis[Symbol.for('wit-websocket.build-time-randomness')];
-  restore?.();
+  // Randomness and time from the host from now on, and the location the
+  // run gives (see worker-scope.js).
+  globalThis[Symbol.for('wit-websocket.go-live')]?.();
+  const location = getEnvironment().find(([name]) => name === 'WIT_WEBSOCKET_LOCATION')?.[1];
+  if (location !== undefined) {
+    try {
+      globalThis[Symbol.for('wit-websocket.set-location')]?.(location);
+    } catch {
+      console.error(`WIT_WEBSOCKET_LOCATION is not an absolute URL: '${location}'; location stays ${globalThis.location}`);
+    }
+  }
   const start = now();
   for (const timer of queue) timer.deadline += start;
   arm();
 }
 
+// What was set before this module was evaluated (see worker-scope.js), with
+// the ids it was given, then every timer from here on.
+const early = globalThis[Symbol.for('wit-websocket.take-over-timers')]?.({ setTimeout, setInterval, clearTimeout });
+early?.forEach(({ handler, timeout, args, repeat, cleared }, index) => {
+  if (!cleared) schedule(handler, timeout, args, repeat, index + 1);
+});
+nextId = Math.max(nextId, (early?.length ?? 0) + 1);
 Object.assign(globalThis, { setTimeout, setInterval, clearTimeout, clearInterval });

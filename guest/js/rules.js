@@ -13,14 +13,15 @@ export const MAX_CLOSE_REASON_BYTES = 123;
 
 const utf8 = new TextEncoder();
 
-// The constructor's URL steps: absolute, http(s) mapped to ws(s), ws or wss,
-// no fragment (not even an empty one, hence the search for '#').
-export function parseURL(url) {
+// The constructor's URL steps: parsed against `base` (the worker's location,
+// as a page's document URL; none: absolute only), http(s) mapped to ws(s),
+// ws or wss, no fragment (not even an empty one, hence the search for '#').
+export function parseURL(url, base = undefined) {
   let parsed;
   try {
-    parsed = new URL(url);
+    parsed = new URL(url, base);
   } catch {
-    throw new DOMException(`WebSocket: '${url}' is not an absolute URL`, 'SyntaxError');
+    throw new DOMException(`WebSocket: '${url}' is not ${base === undefined ? 'an absolute URL' : `a URL (against ${base})`}`, 'SyntaxError');
   }
   if (parsed.protocol === 'http:') parsed.protocol = 'ws:';
   if (parsed.protocol === 'https:') parsed.protocol = 'wss:';

@@ -23,7 +23,7 @@ export class NetworkDevice {
   /** A socket to `url`, offering `protocol` (a string or a list) if given. */
   createWebSocket(url, protocol = undefined) {
     this.#device ??= pulledDevice();
-    const href = parseURL(String(url)).href;
+    const href = parseURL(String(url), globalThis.location?.href).href;
     const protocols = protocol === undefined ? [] : parseProtocols(protocol);
     let handle;
     try {

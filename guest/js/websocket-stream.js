@@ -66,7 +66,7 @@ export class WebSocketStream {
 
   constructor(url, options = {}) {
     if (arguments.length === 0) throw new TypeError('WebSocketStream constructor: At least 1 argument required');
-    this.#url = parseURL(String(url).toWellFormed()).href;
+    this.#url = parseURL(String(url).toWellFormed(), globalThis.location?.href).href;
     const protocols = parseProtocols(options?.protocols ?? []);
     this.#opened = new Promise((resolve, reject) => { this.#settleOpened = { resolve, reject }; });
     this.#closed = new Promise((resolve, reject) => { this.#settleClosed = { resolve, reject }; });

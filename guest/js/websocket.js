@@ -112,7 +112,7 @@ export class WebSocket extends EventTarget {
 
   constructor(url, protocols = []) {
     if (arguments.length === 0) throw new TypeError('WebSocket constructor: At least 1 argument required');
-    const parsed = parseURL(toDOMString(url).toWellFormed());
+    const parsed = parseURL(toDOMString(url).toWellFormed(), globalThis.location?.href);
     const offered = parseProtocols(protocols);
     super();
     this.#url = parsed.href;
@@ -392,9 +392,14 @@ export class WebSocket extends EventTarget {
 
   #failed(error) {
     this.#flaggedFull = false; // this error event is the one
+    // A browser hides the reason from script but shows it in its console:
+    // why a connection could not be made, or broke the protocol. A peer that
+    // went away once the connection was open (an `io` error: reset, or no
+    // close frame) is an ordinary close (1006), not worth a console line.
+    if (this.#state === CONNECTING || error.tag !== 'io') {
+      console.error(`WebSocket connection to '${this.#url}' failed: ${describeErrorCode(error)}`);
+    }
     this.#state = CLOSED;
-    // A browser hides the reason from script but shows it in its console.
-    console.error(`WebSocket connection to '${this.#url}' failed: ${describeErrorCode(error)}`);
     super.dispatchEvent(new Event('error'));
   }
 

@@ -162,9 +162,18 @@ test('the constructor needs new and an argument (TypeError)', () => {
   throwsTypeError(() => WebSocket(echo), 'WebSocket(url) without new');
 });
 
-test('constructor: a relative URL is a SyntaxError', () => {
-  throwsDOMException('SyntaxError', () => new WebSocket('/chat'), "'/chat'");
-  throwsDOMException('SyntaxError', () => new WebSocket('127.0.0.1:9001'), "'127.0.0.1:9001'");
+test('constructor: a relative URL resolves against location (http mapped to ws)', () => {
+  for (const [relative, expected] of [
+    ['/chat', 'ws://localhost/chat'],
+    ['chat?room=1', 'ws://localhost/chat?room=1'],
+    ['//127.0.0.1:9/x', 'ws://127.0.0.1:9/x'],
+  ]) {
+    const ws = new WebSocket(relative);
+    ws.onerror = () => {}; // failed by the close below
+    ws.close();
+    same(ws.url, expected, `new WebSocket('${relative}').url against ${location.href}`);
+  }
+  throwsDOMException('SyntaxError', () => new WebSocket('http://[::1'), "'http://[::1'");
 });
 
 test('constructor: an ftp: URL is a SyntaxError', () => {
