@@ -616,3 +616,25 @@ fn the_location_a_run_gives_is_the_javascript_guests_location() {
     assert_eq!(scope["origin"], "https://127.0.0.1:8443");
     assert_eq!(scope["relative"], "wss://127.0.0.1:8443/chat?room=1");
 }
+
+#[test]
+fn a_javascript_module_that_throws_while_the_component_is_built_is_named_with_the_cause() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = root.join("target/language-guests/js-build-error.wasm");
+    let output = Command::new(root.join("guest/componentize"))
+        .arg(root.join("tests/guests/js-build-error/app.js"))
+        .arg(&out)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(!out.exists(), "no component is left behind");
+    // The module and line it came from (not the bundle's), the cause, the remedy.
+    let source = root.join("tests/guests/js-build-error/throws-at-load.js");
+    assert!(
+        stderr.contains(&format!("at {}:3:", source.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("SyntaxError: JSON.parse"), "{stderr}");
+    assert!(stderr.contains("Move that work into\n`run`"), "{stderr}");
+}

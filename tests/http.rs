@@ -205,3 +205,61 @@ async fn a_rust_guest_fetches_a_token_with_wstd_then_sends_it_in_the_authorizati
         ["authorization Some(\"Bearer t0ken-7\")"]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_javascript_guest_has_xml_http_request_over_fetch_under_the_same_policy() {
+    let http = HttpServer::start("t0ken-42\n");
+    let policy = AllowList::deny_all()
+        .allow(&format!("127.0.0.1:{}", http.port))
+        .unwrap();
+    let component = tokio::task::block_in_place(|| {
+        support::language_component_with("tests/guests/js-xhr/app.js", &["--fetch"])
+    });
+    let token_url = format!("http://127.0.0.1:{}/token", http.port);
+    let missing_url = format!("http://127.0.0.1:{}/missing", http.port);
+    let denied_url = format!("http://localhost:{}/token", http.port);
+    let run = support::run_component(
+        &component,
+        "js-xhr",
+        &[&token_url, &missing_url, &denied_url],
+        WebSocketConfig::with_policy(policy),
+        wit_websocket_host::runner::DEFAULT_MEMORY_LIMIT,
+    )
+    .await
+    .expect("the guest does not trap");
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            // OPENED, HEADERS_RECEIVED, LOADING, DONE.
+            "states 1,2,3,4",
+            "status 200 text \"t0ken-42\\n\"",
+            "length header 9",
+            "missing 404",
+            "arraybuffer true 9",
+            // The policy refused localhost: a network error, as a page sees one.
+            "error event, status 0",
+            "denied readyState 4",
+            "synchronous: InvalidAccessError",
+            "data URL data:text/plain;base64,aGk=",
+        ]
+    );
+    assert_eq!(http.requests().len(), 2, "the denied request never left");
+}
+
+#[tokio::test]
+async fn without_fetch_built_in_a_javascript_request_fails_and_the_guest_goes_on() {
+    // StarlingMonkey defines fetch even when the component has no wasi:http
+    // (no --fetch), and calling it trapped the guest.
+    let run =
+        support::run_language_guest("tests/guests/js-xhr/no-fetch.js", &["http://127.0.0.1:9/x"])
+            .await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            "fetch: TypeError: true",
+            "xhr: error event, status 0, readyState 4",
+        ]
+    );
+}

@@ -421,3 +421,46 @@ async fn partysocket_unchanged_from_npm_reconnects_and_keeps_what_was_sent_meanw
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn yjs_documents_in_two_guests_converge_through_y_websocket_with_their_own_client_ids() {
+    // Yjs and y-websocket against @y/websocket-server, all from npm. lib0
+    // reads location.search and takes BroadcastChannel (else Node's Buffer)
+    // at load, and binds getRandomValues for Yjs' client ids: two instances
+    // of one component must not share them, or their edits would collide.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-yjs");
+    npm_ci(&dir);
+    let server = NodeServer::start("tests/guests/js-yjs/server.mjs");
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let entry = "tests/guests/js-yjs/app.js";
+    let (args_a, args_b) = ([url.as_str(), "A", "B"], [url.as_str(), "B", "A"]);
+    let (a, b) = tokio::join!(
+        run_language_guest(entry, &args_a),
+        run_language_guest(entry, &args_b),
+    );
+    for run in [&a, &b] {
+        assert_eq!(run.status, 0, "{:#?}", run.stdout);
+        assert_eq!(run.stdout[0], "converged A B", "{:#?}", run.stdout);
+        assert!(run.stdout[1].starts_with("client "), "{:#?}", run.stdout);
+    }
+    assert_ne!(
+        a.stdout[1], b.stdout[1],
+        "the two instances' Yjs client ids"
+    );
+}
+
+#[tokio::test]
+async fn broadcast_channels_of_one_name_reach_each_other_within_a_javascript_guest() {
+    let run = run_language_guest("tests/guests/js-worker-scope/broadcast.js", &[]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    assert_eq!(
+        run.stdout,
+        [
+            // Not to itself, not to another name, not after close; a clone.
+            "b got {\"n\":1} from an own copy true",
+            "c got {\"n\":1} from an own copy true",
+            "b got {\"n\":2} from an own copy true",
+            "posting on a closed channel: InvalidStateError",
+        ]
+    );
+}

@@ -24,11 +24,21 @@ const bundle = await rolldown({
   // (globalThis.WebSocket, the handler's static block) are what apps use.
   treeshake: false,
 });
-// Runs before every module (libraries too): the worker's global scope and the
-// run-time randomness (see worker-scope.js), with the app's location as the
-// build gives it (WIT_WEBSOCKET_LOCATION, from `guest/componentize --location`).
+// The prelude runs before every module (libraries too): a worker's global
+// scope and values that must be the run's (see worker/run-time.js), with the
+// app's location as the build gives it (WIT_WEBSOCKET_LOCATION, from
+// `guest/componentize --location`). Its parts share one block, in this order.
+const PRELUDE = [
+  'run-time.js',
+  'early-bindings.js',
+  'global-scope.js',
+  'broadcast-channel.js',
+  'fetch.js',
+  'xml-http-request.js',
+  'file-reader.js',
+];
 const sdk = new URL('.', import.meta.url);
-const workerScope = await readFile(new URL('worker-scope.js', sdk), 'utf8');
+const prelude = await Promise.all(PRELUDE.map((part) => readFile(new URL(`worker/${part}`, sdk), 'utf8')));
 const { version } = JSON.parse(await readFile(new URL('package.json', sdk), 'utf8'));
 const location = process.env.WIT_WEBSOCKET_LOCATION || 'http://localhost/';
 if (!URL.canParse(location)) {
@@ -38,9 +48,12 @@ if (!URL.canParse(location)) {
 const banner = `{
 const __WIT_WEBSOCKET_VERSION__ = ${JSON.stringify(version)};
 const __WIT_WEBSOCKET_LOCATION__ = ${JSON.stringify(location)};
-${workerScope}
+const __WIT_WEBSOCKET_FETCH__ = ${process.env.WIT_WEBSOCKET_FETCH === '1'};
+${prelude.join('\n')}
 }`;
 // keepNames: a class renamed to avoid a clash keeps its `name`
 // (`CloseEvent`, not `CloseEvent$1`), as the unbundled code has it.
-await bundle.write({ file, format: 'esm', codeSplitting: false, keepNames: true, banner });
+// The source map lets build-error.mjs name the file and package a build-time
+// exception came from.
+await bundle.write({ file, format: 'esm', codeSplitting: false, keepNames: true, banner, sourcemap: true });
 await bundle.close();

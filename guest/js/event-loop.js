@@ -246,7 +246,7 @@ export function startEventLoop() {
   if (started) return;
   started = true;
   // Randomness and time from the host from now on, and the location the
-  // run gives (see worker-scope.js).
+  // run gives (see worker/run-time.js and worker/global-scope.js).
   globalThis[Symbol.for('wit-websocket.go-live')]?.();
   const location = getEnvironment().find(([name]) => name === 'WIT_WEBSOCKET_LOCATION')?.[1];
   if (location !== undefined) {
@@ -261,7 +261,7 @@ export function startEventLoop() {
   arm();
 }
 
-// What was set before this module was evaluated (see worker-scope.js), with
+// What was set before this module was evaluated (see worker/early-bindings.js), with
 // the ids it was given, then every timer from here on.
 const early = globalThis[Symbol.for('wit-websocket.take-over-timers')]?.({ setTimeout, setInterval, clearTimeout });
 early?.forEach(({ handler, timeout, args, repeat, cleared }, index) => {

@@ -52,6 +52,6 @@ export function exposeInterface(name, cls) {
   Object.defineProperty(cls.prototype, Symbol.toStringTag, { value: name, configurable: true });
   Object.defineProperty(globalThis, name, { value: cls, writable: true, configurable: true });
   // What a library kept of `name` before this ran now stands for `cls` (see
-  // worker-scope.js).
+  // worker/early-bindings.js).
   globalThis[Symbol.for('wit-websocket.define-class')]?.(name, cls);
 }
