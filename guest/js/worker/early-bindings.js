@@ -1,5 +1,6 @@
 // Part of the prelude (see run-time.js): one block with the other parts, in
 // the order bundle.mjs lists them.
+//
 // What a library imported before the SDK keeps at load: timers that work,
 // and the SDK's classes.
 

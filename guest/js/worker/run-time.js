@@ -114,9 +114,6 @@ if (cryptoPrototype?.getRandomValues) {
       },
     }.randomUUID);
   }
-  // A property of the instance (an older banner set one) would hide these.
-  delete global.crypto.getRandomValues;
-  delete global.crypto.randomUUID;
 }
 
 // performance.now() has no time origin until the app runs (StarlingMonkey
