@@ -229,13 +229,7 @@ async fn an_unmodified_npm_library_for_browsers_runs_in_a_javascript_guest() {
     // reconnecting-websocket 4.4.0: it uses the global WebSocket and
     // setTimeout, and its module's top level calls Math.random(), which
     // runs when the component is built (that failed the build before).
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-npm-library");
-    let installed = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund", "--silent"])
-        .current_dir(&dir)
-        .status()
-        .expect("npm runs");
-    assert!(installed.success(), "npm ci in {}", dir.display());
+    npm_ci(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-npm-library"));
     let echo = EchoServer::start().await.unwrap();
     let run = run_language_guest("tests/guests/js-npm-library/app.js", &[&echo.url()]).await;
     assert_eq!(run.status, 0, "{:#?}", run.stdout);
@@ -290,17 +284,25 @@ impl Drop for NodeServer {
     }
 }
 
+/// Runs the app of the test guest `tests/guests/NAME` (an npm library in a
+/// guest, installed by `npm ci`) against its `server.mjs`, at
+/// `SCHEME://127.0.0.1:PORT/`; its run, which must have exited 0.
+async fn run_against_its_server(name: &str, scheme: &str) -> GuestRun {
+    let dir = format!("tests/guests/{name}");
+    npm_ci(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(&dir));
+    let server = NodeServer::start(&format!("{dir}/server.mjs"));
+    let url = format!("{scheme}://127.0.0.1:{}/", server.port);
+    let run = run_language_guest(&format!("{dir}/app.js"), &[&url]).await;
+    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    run
+}
+
 #[tokio::test]
 async fn mqtt_js_unchanged_from_npm_publishes_subscribes_pings_and_reconnects_in_a_guest() {
     // MQTT.js 5 (its browser build: it recognises the guest as a web worker)
     // against aedes over ws, both from npm. MQTT.js is imported before the
     // SDK, so its module's first timer is set before the SDK's timers exist.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-mqtt");
-    npm_ci(&dir);
-    let broker = NodeServer::start("tests/guests/js-mqtt/server.mjs");
-    let url = format!("ws://127.0.0.1:{}/", broker.port);
-    let run = run_language_guest("tests/guests/js-mqtt/app.js", &[&url]).await;
-    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let run = run_against_its_server("js-mqtt", "ws").await;
     assert_eq!(
         run.stdout,
         [
@@ -344,12 +346,7 @@ async fn two_instances_of_one_javascript_component_draw_different_randomness() {
 async fn rpc_websockets_unchanged_from_npm_calls_subscribes_and_reconnects_in_a_guest() {
     // rpc-websockets 10's browser build (it reaches the class as
     // `window.WebSocket`) against its own Server, both from npm.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-rpc");
-    npm_ci(&dir);
-    let server = NodeServer::start("tests/guests/js-rpc/server.mjs");
-    let url = format!("ws://127.0.0.1:{}/", server.port);
-    let run = run_language_guest("tests/guests/js-rpc/app.js", &[&url]).await;
-    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let run = run_against_its_server("js-rpc", "ws").await;
     assert_eq!(
         run.stdout,
         [
@@ -374,12 +371,7 @@ async fn socket_io_client_unchanged_from_npm_acks_binary_heartbeats_and_reconnec
     // socket.io-client 4's browser build against socket.io, both from npm.
     // engine.io-client keeps the WebSocket class it finds when its module
     // is evaluated, which is before the SDK's here.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-socketio");
-    npm_ci(&dir);
-    let server = NodeServer::start("tests/guests/js-socketio/server.mjs");
-    let url = format!("http://127.0.0.1:{}/", server.port);
-    let run = run_language_guest("tests/guests/js-socketio/app.js", &[&url]).await;
-    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let run = run_against_its_server("js-socketio", "http").await;
     assert_eq!(
         run.stdout,
         [
@@ -400,12 +392,7 @@ async fn socket_io_client_unchanged_from_npm_acks_binary_heartbeats_and_reconnec
 #[tokio::test]
 async fn partysocket_unchanged_from_npm_reconnects_and_keeps_what_was_sent_meanwhile_in_a_guest() {
     // partysocket's reconnecting WebSocket against a ws echo server, both from npm.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/guests/js-partysocket");
-    npm_ci(&dir);
-    let server = NodeServer::start("tests/guests/js-partysocket/server.mjs");
-    let url = format!("ws://127.0.0.1:{}/", server.port);
-    let run = run_language_guest("tests/guests/js-partysocket/app.js", &[&url]).await;
-    assert_eq!(run.status, 0, "{:#?}", run.stdout);
+    let run = run_against_its_server("js-partysocket", "ws").await;
     assert_eq!(
         run.stdout,
         [
